@@ -1,0 +1,37 @@
+# polybot task runner. Recipes that run the bot are thin wrappers over `polybot <subcommand>`.
+
+set positional-arguments
+
+python := if path_exists(".venv/bin/python") == "true" { ".venv/bin/python" } else { "python3" }
+
+# List the recipes.
+default:
+    @just --list
+
+# Install polybot and its dev tools into ./.venv (the README's install line does the same).
+install:
+    python3 -m venv .venv
+    .venv/bin/pip install -e '.[dev]'
+
+# Run the test suite.
+test *args:
+    {{python}} -m pytest "$@"
+
+# Ruff and mypy --strict over bot/, tests/ and benchmarks/.
+lint:
+    {{python}} -m ruff check bot tests benchmarks
+    {{python}} -m ruff format --check bot tests benchmarks
+    {{python}} -m mypy
+
+# Format the code with ruff.
+fmt:
+    {{python}} -m ruff format bot tests benchmarks
+    {{python}} -m ruff check --fix bot tests benchmarks
+
+# Benchmarks: one JSON line per figure, {"name", "value", "unit"}.
+bench *args:
+    {{python}} -m benchmarks "$@"
+
+# Print the effective configuration (secrets redacted), or the error (exit 2).
+config *args:
+    {{python}} -m bot config "$@"
