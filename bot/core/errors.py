@@ -7,7 +7,11 @@ _EXCERPT_CHARS = 160
 
 def excerpt(data: str | bytes, limit: int = _EXCERPT_CHARS) -> str:
     """A short, printable excerpt of a frame for error messages and logs."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes | bytearray | memoryview) else data
+    text = (
+        data.decode("utf-8", "replace")
+        if isinstance(data, bytes | bytearray | memoryview)
+        else data
+    )
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
