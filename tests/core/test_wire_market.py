@@ -6,10 +6,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.errors import FrameDecodeError
 from bot.core.money import Side
-from bot.core.wire.market import PONG, decode_market_frame
+from bot.core.wire.market import PONG, decode_market_frame, decode_market_object
 from bot.core.wire.market_events import (
     BestBidAsk,
     BookSnapshot,
@@ -250,3 +252,42 @@ def test_a_bad_event_in_a_batch_rejects_the_whole_frame() -> None:
     frame = orjson.dumps([good, {**good, "best_bid": 0.73}])
     with pytest.raises(FrameDecodeError, match=r"^\[1\] best_bid_ask.best_bid"):
         decode_market_frame(frame)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    changes=st.lists(
+        st.fixed_dictionaries(
+            {
+                "asset_id": st.sampled_from(["1", "2"]),
+                "price": st.sampled_from(["0.5", ".48", "0.001", "1", "0", "0.0025", "0.50"]),
+                "size": st.sampled_from(["0", "5", "5.", "219.217767", "150.0", "0.01"]),
+                "side": st.sampled_from(["BUY", "SELL"]),
+            },
+            optional={
+                "best_bid": st.sampled_from(["0.49", "0", ".5"]),
+                "best_ask": st.sampled_from(["0.51", "1"]),
+                "hash": st.text(max_size=5),
+            },
+        ),
+        max_size=4,
+    ),
+    batched=st.booleans(),
+)
+def test_fast_path_builds_exactly_what_the_careful_decoder_builds(
+    changes: list[dict[str, str]], batched: bool
+) -> None:
+    event = {
+        "event_type": "price_change",
+        "market": "0xabc",
+        "timestamp": "17",
+        "price_changes": changes,
+    }
+    frame = orjson.dumps([event, event] if batched else event)
+    careful = (
+        [decode_market_object(obj) for obj in orjson.loads(frame)]
+        if batched
+        else [decode_market_object(orjson.loads(frame))]
+    )
+    assert decode_market_frame(frame) == careful
+    assert decode_market_frame(frame.decode()) == careful
