@@ -35,3 +35,7 @@ bench *args:
 # Print the effective configuration (secrets redacted), or the error (exit 2).
 config *args:
     {{python}} -m bot config "$@"
+
+# Serve the local sim venue until Ctrl-C; the first stdout line holds its URLs (JSON).
+sim *args:
+    {{python}} -m bot sim "$@"

@@ -16,14 +16,17 @@ import json
 import os
 import re
 import sys
+import time
+import traceback
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
 
 from bot import __version__
-from bot.config import Config, ConfigError, load_config, resolve_config_path
+from bot.config import Config, ConfigError, SimConfig, load_config, resolve_config_path
 
 __all__ = [
     "COMMANDS",
@@ -80,11 +83,190 @@ def _run_config(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------------------------
+# polybot sim
+
+# (flag, [sim] or [sim.faults] key, type, help). Each flag overrides its config key.
+_SIM_OPTIONS: Final[tuple[tuple[str, str, type, str], ...]] = (
+    ("--port", "port", int, "TCP port on 127.0.0.1; 0 picks a free one"),
+    ("--seed", "seed", int, "seed of the universe, the flow and the faults"),
+    ("--events-per-second", "events_per_second", float, "model steps per second"),
+    ("--opportunity-rate", "opportunity_rate", float, "opportunities injected per second"),
+    (
+        "--max-assets-per-connection",
+        "max_assets_per_connection",
+        int,
+        "assets one WebSocket may subscribe to",
+    ),
+)
+_FAULT_OPTIONS: Final[tuple[tuple[str, str, type, str], ...]] = (
+    ("--drop-every", "drop_every_s", float, "close every WebSocket every S seconds (0: never)"),
+    ("--malformed-rate", "malformed_rate", float, "chance of a malformed frame per data frame"),
+    ("--duplicate-rate", "duplicate_rate", float, "chance a data frame is sent twice"),
+    ("--reorder-rate", "reorder_rate", float, "chance a data frame is sent after the next one"),
+    ("--latency-ms", "latency_ms", int, "delay every outgoing WebSocket frame by N ms"),
+    ("--http-429-rate", "http_429_rate", float, "chance a REST request gets 429"),
+    ("--http-425-rate", "http_425_rate", float, "chance a REST request gets 425"),
+    ("--http-503-rate", "http_503_rate", float, "chance a REST request gets 503"),
+    ("--http-403-rate", "http_403_rate", float, "chance a REST request gets Cloudflare's 403"),
+    ("--retry-after", "retry_after_s", int, "Retry-After seconds on 429, 425 and 503"),
+)
+_FAULT_SWITCHES: Final[tuple[tuple[str, str, str], ...]] = (
+    ("--silent", "silent", "send no market data, still answer PING"),
+    ("--stop-reading", "stop_reading", "stop reading client frames (PINGs unanswered)"),
+)
+
+
+_METAVARS: Final[Mapping[type, str]] = {int: "N", float: "X"}
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or max, got {text!r}")
+    return value
+
+
+def _add_sim_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Serve a local Polymarket on 127.0.0.1: Gamma REST under /gamma, CLOB REST at /, the "
+        "market WebSocket at /ws/market. The first stdout line is a JSON object with gamma_url, "
+        "clob_url and ws_market_url; then a status line goes to stderr every "
+        "sim.status_interval_s seconds. Ctrl-C (SIGINT) or SIGTERM stops it (exit 0). Options "
+        "override the [sim] and [sim.faults] config keys."
+    )
+    venue = parser.add_argument_group("venue")
+    for flag, key, kind, text in _SIM_OPTIONS:
+        venue.add_argument(
+            flag, dest=f"sim_{key}", type=kind, default=None, metavar=_METAVARS[kind], help=text
+        )
+    venue.add_argument(
+        "--assets",
+        type=int,
+        default=None,
+        metavar="N",
+        help="about N tokens: sets sim.binary_markets, keeping the configured events",
+    )
+    venue.add_argument(
+        "--max-rate",
+        dest="sim_max_rate",
+        action="store_const",
+        const=True,
+        default=None,
+        help="generate as fast as the slowest client reads (benchmarks)",
+    )
+    faults = parser.add_argument_group("faults")
+    for flag, key, kind, text in _FAULT_OPTIONS:
+        faults.add_argument(
+            flag, dest=f"fault_{key}", type=kind, default=None, metavar=_METAVARS[kind], help=text
+        )
+    for flag, key, text in _FAULT_SWITCHES:
+        faults.add_argument(
+            flag, dest=f"fault_{key}", action="store_const", const=True, default=None, help=text
+        )
+    replay = parser.add_argument_group("replay")
+    replay.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="serve a recorded frame file (gzip JSON lines) on /ws/market instead of the model",
+    )
+    replay.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="X",
+        help="replay speed: 1 real time, N times faster, or max (as fast as the client reads)",
+    )
+
+
+# Average tokens per generated event (bot.sim.universe: 10-11 brackets, 3-8 candidates).
+_TOKENS_PER_TEMPERATURE_EVENT: Final = 21
+_TOKENS_PER_ELECTION_EVENT: Final = 11
+
+
+def _sim_config(args: argparse.Namespace, config: Config) -> SimConfig:
+    """``config.sim`` with the command line applied.
+
+    Raises:
+        ValueError: A flag's value is out of range; the message names the flag.
+    """
+    sim = config.sim
+    flags = {f"sim_{key}": flag for flag, key, _, _ in _SIM_OPTIONS}
+    flags |= {f"fault_{key}": flag for flag, key, _, _ in _FAULT_OPTIONS}
+    flags |= {f"fault_{key}": flag for flag, key, _ in _FAULT_SWITCHES}
+    flags["sim_max_rate"] = "--max-rate"
+    sim_changes: dict[str, Any] = {}
+    fault_changes: dict[str, Any] = {}
+    for dest, value in vars(args).items():
+        if value is None:
+            continue
+        if dest.startswith("sim_"):
+            sim_changes[dest.removeprefix("sim_")] = value
+        elif dest.startswith("fault_"):
+            fault_changes[dest.removeprefix("fault_")] = value
+    if args.assets is not None:
+        if args.assets < 0:
+            raise ValueError(f"--assets: expected an integer >= 0, got {args.assets}")
+        events = (
+            sim.temperature_events * _TOKENS_PER_TEMPERATURE_EVENT
+            + sim.election_events * _TOKENS_PER_ELECTION_EVENT
+        )
+        sim_changes["binary_markets"] = max(0, (args.assets - events) // 2)
+    try:
+        faults = attrs.evolve(sim.faults, **fault_changes)
+        return attrs.evolve(sim, faults=faults, **sim_changes)
+    except ValueError as exc:
+        key, _, problem = str(exc).partition(": ")
+        flag = flags.get(f"fault_{key}") or flags.get(f"sim_{key}") or key
+        raise ValueError(f"{flag}: {problem}") from None
+
+
+def _run_sim(args: argparse.Namespace, config: Config) -> int:
+    # Imported here: `polybot config` should not pay for trio, hypercorn and the sim model.
+    import trio
+
+    from bot.sim.replay import run_replay_standalone
+    from bot.sim.venue import run_standalone
+
+    try:
+        sim = _sim_config(args, config)
+    except ValueError as exc:
+        print(f"polybot sim: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.replay is not None:
+        if not args.replay.is_file():
+            print(f"polybot sim: --replay: no such file: {args.replay}", file=sys.stderr)
+            return EXIT_CONFIG
+        entry = partial(run_replay_standalone, args.replay, speed=args.speed, port=sim.port)
+    else:
+        # The one wall-clock read: the venue's clock runs from it on trio.current_time().
+        start_epoch_ms = int(time.time() * 1000)
+        entry = partial(run_standalone, sim, start_epoch_ms=start_epoch_ms)
+    code = EXIT_OK
+    try:
+        trio.run(entry)
+    except* KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    except* Exception as group:
+        traceback.print_exception(group, file=sys.stderr)
+        code = EXIT_CRASH
+    return code
+
+
 COMMANDS: Final[Mapping[str, Command]] = {
     "config": Command(
         help="print the effective configuration (secrets redacted) or its errors",
         add_arguments=_add_config_arguments,
         run=_run_config,
+    ),
+    "sim": Command(
+        help="serve the local sim venue (Gamma, CLOB REST, market WebSocket) until Ctrl-C",
+        add_arguments=_add_sim_arguments,
+        run=_run_sim,
     ),
 }
 

@@ -55,6 +55,8 @@ __all__ = [
     "Secrets",
     "ShutdownConfig",
     "SignatureType",
+    "SimConfig",
+    "SimFaultsConfig",
     "StrategiesConfig",
     "Transport",
     "VenueConfig",
@@ -243,18 +245,25 @@ def _as_real(value: object) -> float | None:
 
 @final
 class _Real(_Check[float]):
-    """A finite number (seconds, mostly); ints and TOML floats are accepted."""
+    """A finite number (seconds, rates); ints and TOML floats are accepted."""
 
-    def __init__(self, *, gt: float | None = None, ge: float | None = None) -> None:
-        self.gt, self.ge = gt, ge
-        self.expected = (
-            f"a number > {_fmt(gt)}" if gt is not None else f"a number >= {_fmt(ge or 0)}"
-        )
+    def __init__(
+        self, *, gt: float | None = None, ge: float | None = None, le: float | None = None
+    ) -> None:
+        self.gt, self.ge, self.le = gt, ge, le
+        if gt is not None:
+            self.expected = f"a number > {_fmt(gt)}"
+        elif le is not None:
+            self.expected = f"a number from {_fmt(ge or 0)} to {_fmt(le)}"
+        else:
+            self.expected = f"a number >= {_fmt(ge or 0)}"
 
     def convert(self, value: object) -> float:
         number = _as_real(value)
         if number is not None and (
-            (self.gt is None or number > self.gt) and (self.ge is None or number >= self.ge)
+            (self.gt is None or number > self.gt)
+            and (self.ge is None or number >= self.ge)
+            and (self.le is None or number <= self.le)
         ):
             return number
         raise _Invalid(self.expected, value)
@@ -338,9 +347,16 @@ def _int(default: int, ge: int, le: int | None = None) -> int:
     return attrs.field(default=default, validator=check, metadata={_CHECK: check})
 
 
-def _real(default: float, *, gt: float | None = None, ge: float | None = None) -> float:
-    check = _Real(gt=gt, ge=ge)
+def _real(
+    default: float, *, gt: float | None = None, ge: float | None = None, le: float | None = None
+) -> float:
+    check = _Real(gt=gt, ge=ge, le=le)
     return attrs.field(default=default, validator=check, metadata={_CHECK: check})
+
+
+def _rate(default: float = 0.0) -> float:
+    """A probability: a number from 0 to 1."""
+    return _real(default, ge=0, le=1)
 
 
 def _money(default: str) -> Decimal:
@@ -469,6 +485,63 @@ class StrategiesConfig:
     e.g. ``mean_revert: MeanRevertConfig = attrs.field(factory=MeanRevertConfig)``; the converter
     picks it up (unknown keys and ranges are checked the same way) and ``config.toml`` documents it.
     """
+
+
+@attrs.frozen
+class SimFaultsConfig:
+    """Faults the sim venue injects from the start (``polybot sim`` flags override them).
+
+    The running venue copies these into a mutable ``bot.sim.faults.Faults`` that tests flip while
+    it serves (``venue.faults.silent = True``).
+    """
+
+    drop_every_s: float = _real(0.0, ge=0)
+    silent: bool = False
+    stop_reading: bool = False
+    malformed_rate: float = _rate()
+    duplicate_rate: float = _rate()
+    reorder_rate: float = _rate()
+    latency_ms: int = _int(0, 0, 60_000)
+    http_429_rate: float = _rate()
+    http_425_rate: float = _rate()
+    http_503_rate: float = _rate()
+    http_403_rate: float = _rate()
+    retry_after_s: int = _int(1, 0, 3_600)
+
+    def __attrs_post_init__(self) -> None:
+        total = self.http_429_rate + self.http_425_rate + self.http_503_rate + self.http_403_rate
+        if total > 1:
+            _raise_relations(
+                [
+                    (
+                        "http_403_rate",
+                        "expected http_429_rate + http_425_rate + http_503_rate + http_403_rate "
+                        f"<= 1, got {_fmt(total)}",
+                    )
+                ]
+            )
+
+
+@attrs.frozen
+class SimConfig:
+    """The local sim venue (``polybot sim``, scenario tests, benchmarks): size, flow and limits."""
+
+    port: int = _int(0, 0, 65_535)
+    seed: int = _int(1, 0)
+    binary_markets: int = _int(40, 0)
+    temperature_events: int = _int(2, 0)
+    election_events: int = _int(2, 0)
+    events_per_second: float = _real(200.0, ge=0)
+    max_rate: bool = False
+    opportunity_rate: float = _real(0.2, ge=0)
+    opportunity_lifetime_ms: int = _int(2_000, 1)
+    pump_interval_ms: int = _int(10, 1, 1_000)
+    max_assets_per_connection: int = _int(500, 1)
+    outbox_frames: int = _int(256, 1)
+    subscribe_timeout_s: float = _real(10.0, gt=0)
+    status_interval_s: float = _real(5.0, gt=0)
+    clob_page_size: int = _int(100, 1, 1_000)
+    faults: SimFaultsConfig = attrs.field(factory=SimFaultsConfig)
 
 
 @final
@@ -602,6 +675,7 @@ class Config:
     log: LogConfig = attrs.field(factory=LogConfig)
     shutdown: ShutdownConfig = attrs.field(factory=ShutdownConfig)
     strategies: StrategiesConfig = attrs.field(factory=StrategiesConfig)
+    sim: SimConfig = attrs.field(factory=SimConfig)
     secrets: Secrets = attrs.field(factory=Secrets, metadata={_FROM_ENV: True})
 
     def redacted_dict(self) -> dict[str, Any]:
