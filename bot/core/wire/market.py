@@ -254,6 +254,10 @@ def _change(obj: dict[str, Any], asset_id: str | None, hash_: str | None) -> Pri
 
 _FAST_PRICES: dict[str, int] = {}
 _FAST_PRICES_MAX: Final = 65_536
+# Sizes repeat too: the venue mirrors every change onto the complementary token with the same
+# size string, and resting sizes come back on every touch of their level. Bounded like prices.
+_FAST_SIZES: dict[str, int] = {}
+_FAST_SIZES_MAX: Final = 65_536
 _POW10: Final = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 _new = tuple.__new__
 
@@ -303,6 +307,7 @@ _PRICE_CHANGE_DECODER: Final = msgspec.json.Decoder(_WirePriceChange | list[_Wir
 def _from_wire(wire: _WirePriceChange) -> PriceChange:
     """Convert a typed current-schema ``price_change`` (all fields already known to be strings)."""
     prices = _FAST_PRICES
+    sizes = _FAST_SIZES
     sides = _SIDES
     changes: list[PriceLevelChange] = []
     append = changes.append
@@ -323,14 +328,19 @@ def _from_wire(wire: _WirePriceChange) -> PriceChange:
             best_ask = prices.get(text_or_none)
             if best_ask is None:
                 best_ask = _learn_price(text_or_none)
-        size = item.size
+        text = item.size
+        size = sizes.get(text)
+        if size is None:
+            size = _fast_units(text)
+            if len(sizes) < _FAST_SIZES_MAX:
+                sizes[text] = size
         append(
             _new(
                 PriceLevelChange,
                 (
                     item.asset_id,
                     price,
-                    0 if size == "0" else _fast_units(size),
+                    size,
                     sides[item.side],
                     best_bid,
                     best_ask,
