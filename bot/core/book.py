@@ -475,8 +475,8 @@ class OrderBook(BookReader):
         Raises:
             ValueError: the price is outside ``[0, ONE]`` or the size is negative (book unchanged).
         """
-        price = change.price
-        size = change.size
+        # One unpack instead of five NamedTuple property lookups: this is the hot path.
+        _, price, size, side, expected_bid, expected_ask, _ = change
         unit = self._unit
         on_grid = True
         if price % unit or price > ONE or price < 0 or size < 0:
@@ -488,7 +488,7 @@ class OrderBook(BookReader):
                 on_grid = False  # removing an off-grid level: none can exist, nothing to do
         if on_grid:
             index = price // unit
-            if change.side is _BUY:
+            if side is _BUY:
                 sizes = self._bids
                 old = sizes[index]
                 sizes[index] = size
@@ -529,8 +529,6 @@ class OrderBook(BookReader):
         self.changes_applied += 1
         if timestamp_ms is not None:
             self.last_update_ms = timestamp_ms
-        expected_bid = change.best_bid
-        expected_ask = change.best_ask
         if expected_bid is None and expected_ask is None:
             return None
         best = self._best_bid
