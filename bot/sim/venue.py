@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import random
-import signal
 import sys
 from contextlib import asynccontextmanager
 from functools import partial
@@ -46,6 +45,7 @@ import orjson
 import trio
 
 from bot.config import SimConfig
+from bot.shell.signals import cancel_on_signals
 from bot.sim.exchange import FlowConfig, SimExchange
 from bot.sim.faults import Faults, FaultStatistics
 from bot.sim.server import CLOSE_DROPPED, ServerStatistics, SimApp, SimUrls, serve
@@ -463,18 +463,6 @@ async def open_sim_venue(
 
 # --------------------------------------------------------------------------------------------
 # Stand-alone
-
-
-async def cancel_on_signals(
-    scope: trio.CancelScope, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-) -> None:
-    """Cancel ``scope`` on the first SIGINT/SIGTERM; a second one is a hard stop
-    (TRIO_IDIOMS.md section 3)."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        task_status.started()
-        async for signum in signals:
-            scope.cancel(reason=f"{signal.Signals(signum).name} received")
-            return
 
 
 def _status_line(
