@@ -16,12 +16,17 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from benchmarks import core_feed, runtime_bus, sim_venue
+from benchmarks import core_feed, runtime_bus, sim_venue, transport
 
 if TYPE_CHECKING:
     from benchmarks.common import Result
 
-SUITES = {"core_feed": core_feed.run, "runtime_bus": runtime_bus.run, "sim_venue": sim_venue.run}
+SUITES = {
+    "core_feed": core_feed.run,
+    "runtime_bus": runtime_bus.run,
+    "sim_venue": sim_venue.run,
+    "transport": transport.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
