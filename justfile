@@ -39,3 +39,15 @@ config *args:
 # Serve the local sim venue until Ctrl-C; the first stdout line holds its URLs (JSON).
 sim *args:
     {{python}} -m bot sim "$@"
+
+# The whole bot offline against the sim venue started in-process (no keys, no network).
+demo *args:
+    {{python}} -m bot demo "$@"
+
+# The whole bot on live Polymarket data, deciding on paper (no orders are sent).
+paper *args:
+    {{python}} -m bot paper "$@"
+
+# Discover markets with the configured filters and print them as a table (--sim: the sim venue).
+scan *args:
+    {{python}} -m bot scan "$@"

@@ -257,6 +257,17 @@ def _run_sim(args: argparse.Namespace, config: Config) -> int:
     return code
 
 
+def _lazy(name: str) -> Callable[..., Any]:
+    """A handler from ``bot.runtime_cli``, imported on use (``polybot config`` stays light)."""
+
+    def call(*args: Any) -> Any:
+        from bot import runtime_cli
+
+        return getattr(runtime_cli, name)(*args)
+
+    return call
+
+
 COMMANDS: Final[Mapping[str, Command]] = {
     "config": Command(
         help="print the effective configuration (secrets redacted) or its errors",
@@ -267,6 +278,21 @@ COMMANDS: Final[Mapping[str, Command]] = {
         help="serve the local sim venue (Gamma, CLOB REST, market WebSocket) until Ctrl-C",
         add_arguments=_add_sim_arguments,
         run=_run_sim,
+    ),
+    "demo": Command(
+        help="the whole bot offline: the sim venue in-process as the data source",
+        add_arguments=_lazy("add_demo_arguments"),
+        run=_lazy("run_demo"),
+    ),
+    "paper": Command(
+        help="the whole bot on live Polymarket data, deciding on paper (no orders are sent)",
+        add_arguments=_lazy("add_run_arguments"),
+        run=_lazy("run_paper"),
+    ),
+    "scan": Command(
+        help="discover markets with the configured filters and print them as a table",
+        add_arguments=_lazy("add_scan_arguments"),
+        run=_lazy("run_scan"),
     ),
 }
 
