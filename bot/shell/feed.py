@@ -30,8 +30,10 @@ One session
    subscribing must finish within ``silence_timeout_s`` (``trio.TooSlowError`` otherwise).
 3. Three sibling tasks until one of them fails:
 
-   * the **reader**: ``received_at = trio.current_time()``, the ``recorder`` if any, decode,
-     apply to the books, and publish *one* ``bus.publish_batch`` per frame (the views of the
+   * the **reader**: takes every frame already received at once (``receive_many``: one
+     checkpoint per burst), then per frame: ``received_at = trio.current_time()``, the
+     ``recorder`` if any, decode, apply to the books, and publish *one* ``bus.publish_batch``
+     per frame (the views of the
      tokens the frame changed, plus the must-not-lose events). It never awaits anything but the
      socket: the bus and the log channel are synchronous and non-blocking, so a slow strategy or a
      stalled disk can never stop the reader (which for trio-websocket would also stop the
@@ -100,6 +102,14 @@ returns a ``Mismatch`` when ours differs and marks the book stale. The feed publ
 ``GET /book`` (``POST /books`` for several), at most once per token per
 ``resnapshot_interval_s``, and applies the answer only if the book is still stale (a socket
 snapshot may have fixed it meanwhile). Failures are counted and retried at the same rate.
+
+REST and the socket race (the answer can be older than changes already applied, or newer than
+changes still in flight). The worker resolves it with the change timestamps and one property of
+the channel -- a change carries a level's new *total*, so replaying a contiguous run of changes
+that ends at a snapshot's point leaves the snapshot unchanged: changes received while the request
+was in flight are recorded and those stamped at or after the REST snapshot are applied again on
+top of it; changes arriving later but stamped before it are skipped (``discarded_changes``). The
+same resnapshot serves tokens that got no socket snapshot within ``silence_timeout_s``.
 
 Readiness
 ---------
@@ -172,6 +182,7 @@ __all__ = [
     "GAP_SAMPLES",
     "RATE_WINDOW_S",
     "RECONNECTABLE",
+    "RESNAPSHOT_ATTEMPTS",
     "FeedFrozen",
     "FeedGaveUp",
     "FeedStale",
@@ -186,6 +197,9 @@ GAP_SAMPLES: Final = 256
 
 RATE_WINDOW_S: Final = 10.0
 """The window of ``FeedStatistics.events_per_s``."""
+
+RESNAPSHOT_ATTEMPTS: Final = 3
+"""Resnapshots in a row that may fail to fix a token before the worker stops retrying it."""
 
 DEAD_AFTER_PINGS: Final = 3
 """No ``PONG`` for this many ping intervals: the socket is dead (PMC uses 30 s at 10 s pings)."""
@@ -340,6 +354,7 @@ class _Token:
         "gaps",
         "last_update_at",
         "resnap_at",
+        "resnap_failures",
         "shard",
         "source",
         "stale_announced",
@@ -357,6 +372,7 @@ class _Token:
         self.stale_announced = True
         self.source = FreshSource.WS
         self.resnap_at = -math.inf
+        self.resnap_failures = 0
 
     def touch(self, now: float) -> None:
         """Record an update of the book at ``now`` (for the refresh gaps)."""
@@ -387,11 +403,13 @@ class _Shard:
         "changed",
         "connected",
         "connected_at",
+        "connected_for",
         "connects",
         "dead_detected",
         "detail",
         "discarded",
         "down_since",
+        "end_reason",
         "events",
         "fallback_active",
         "fallback_polls",
@@ -427,6 +445,8 @@ class _Shard:
         self.session = 0
         self.connected = False
         self.connected_at = 0.0
+        self.connected_for = 0.0  # how long the last session stayed connected
+        self.end_reason = StaleReason.DISCONNECTED  # the watchdog's finding, if it ended it
         self.session_started_at = 0.0
         self.down_since: float | None = None
         self.fallback_active = False
@@ -631,7 +651,7 @@ class MarketFeed:
             rest_fallback_polls=sum(s.rest_fallback_polls for s in shards),
             rest_fallback_failures=self._fallback_failures,
             max_refresh_gap=max((t.gap_max for t in self._tokens.values()), default=0.0),
-            refresh_gaps=MappingProxyType(gaps),
+            refresh_gaps=gaps,
         )
 
     # --- supervision ---------------------------------------------------------------------------
@@ -652,24 +672,16 @@ class MarketFeed:
         self._announce_state(shard, ShardStatus.CONNECTING, f"{len(shard.tokens)} tokens")
         while True:
             reasons: list[str] = []
-            stale_reason = StaleReason.DISCONNECTED
-            session_before = shard.session
+            shard.connected_for = 0.0
             try:
                 await self._session(shard)
-            except* FeedFrozen as group:
-                stale_reason = StaleReason.FROZEN
-                reasons.extend(_describe(group))
-            except* FeedStale as group:
-                stale_reason = StaleReason.DEAD
-                reasons.extend(_describe(group))
-            except* (ConnectionLost, OSError, trio.TooSlowError) as group:
+            except* RECONNECTABLE as group:
                 reasons.extend(_describe(group))
             # No continue/break/return inside except* (a SyntaxError): the handling is here.
+            # The session already marked its tokens stale (see ``_session``).
             now = trio.current_time()
             reason = "; ".join(reasons) or "session ended"
-            healthy = shard.connected and now - shard.connected_at >= cfg.silence_timeout_s
-            if shard.session != session_before:  # the transport connected: books went stale
-                self._end_session(shard, now, stale_reason)
+            healthy = shard.connected_for >= cfg.silence_timeout_s
             self._mark_tried(shard)
             budget = budget.record_failure(now)
             if budget.exhausted(now):
@@ -697,19 +709,27 @@ class MarketFeed:
                 max_message=cfg.max_message_bytes,
             ) as conn:
                 self._begin_session(shard)
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(
-                        partial(self._reader, shard, conn), name=f"feed shard {shard.index} reader"
-                    )
-                    frames = await self._subscribe(shard, conn)
-                    setup.deadline = math.inf
-                    self._on_connected(shard, frames)
-                    nursery.start_soon(
-                        partial(self._heartbeat, conn), name=f"feed shard {shard.index} heartbeat"
-                    )
-                    nursery.start_soon(
-                        partial(self._watchdog, shard), name=f"feed shard {shard.index} watchdog"
-                    )
+                try:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(
+                            partial(self._reader, shard, conn),
+                            name=f"feed shard {shard.index} reader",
+                        )
+                        frames = await self._subscribe(shard, conn)
+                        setup.deadline = math.inf
+                        self._on_connected(shard, frames)
+                        nursery.start_soon(
+                            partial(self._heartbeat, conn),
+                            name=f"feed shard {shard.index} heartbeat",
+                        )
+                        nursery.start_soon(
+                            partial(self._watchdog, shard),
+                            name=f"feed shard {shard.index} watchdog",
+                        )
+                finally:
+                    # Stale now, not after the closing handshake: closing a dead socket can take
+                    # the transport's whole close timeout.
+                    self._end_session(shard, trio.current_time(), shard.end_reason)
         if setup.cancelled_caught:
             raise trio.TooSlowError(
                 f"connecting and subscribing took longer than {cfg.silence_timeout_s:g}s"
@@ -720,6 +740,7 @@ class MarketFeed:
         shard.session += 1
         shard.connects += 1
         shard.session_started_at = now
+        shard.end_reason = StaleReason.DISCONNECTED
         shard.ready.clear()
         shard.rest_floor.clear()
         shard.recording.clear()
@@ -760,6 +781,8 @@ class MarketFeed:
 
     def _end_session(self, shard: _Shard, now: float, reason: StaleReason) -> None:
         """The connection is gone: every token of the shard is stale until its next snapshot."""
+        if shard.connected:
+            shard.connected_for = now - shard.connected_at
         if shard.connected or shard.down_since is None:
             shard.down_since = now
         shard.connected = False
@@ -773,7 +796,7 @@ class MarketFeed:
                 token.stale_announced = True
                 events.append(TokenStale(asset, reason))
                 views.append(token.book.view(self._view_depth))
-        if views or events:
+        if (views or events) and not self._bus.closed:  # closed: shutting down, nobody listens
             self._bus.publish_batch(now, books=views, events=events)
         shard.wake()
 
@@ -837,6 +860,7 @@ class MarketFeed:
             data_deadline = max(last_data, shard.quiet_verified_at) + silence
             if now >= pong_deadline:
                 shard.dead_detected += 1
+                shard.end_reason = StaleReason.DEAD
                 raise FeedStale(
                     f"no PONG for {now - last_pong:.2f}s (a PING every {cfg.ping_interval_s:g}s)"
                 )
@@ -854,6 +878,7 @@ class MarketFeed:
                     "while PONGs arrive, and REST shows the books moved"
                 )
                 self._announce_state(shard, ShardStatus.FROZEN, detail)
+                shard.end_reason = StaleReason.FROZEN
                 raise FeedFrozen(detail)
             if snapshot_check_at is not None and now >= snapshot_check_at:
                 snapshot_check_at = None
@@ -1112,8 +1137,15 @@ class MarketFeed:
             self._resnapshot_failures += 1
         else:
             self._apply_resnapshots(snapshots, sessions, recorded)
-        for token in due:  # still wrong (or not answered): try again later
-            if token.book.stale and token.shard.connected:
+        for token in due:
+            if not token.book.stale:
+                token.resnap_failures = 0
+                continue
+            # Still wrong (or not answered): try again later, a few times. A token REST cannot
+            # fix (delisted, resolved) must not cost a request every interval forever; a new
+            # mismatch or the next session's snapshot check queues it again.
+            token.resnap_failures += 1
+            if token.shard.connected and token.resnap_failures < RESNAPSHOT_ATTEMPTS:
                 self._queue_resnapshot(token)
 
     def _apply_resnapshots(

@@ -20,16 +20,22 @@ Why two implementations (``FeedConfig.transport``)
   (``message_queue_size``); when the queue is full the reader **stops reading the socket**, so it
   also stops answering the venue's pings and closes (trio-websocket issue #82). The feed drains
   ``receive()`` continuously and never awaits a consumer, so the queue only absorbs bursts.
-  Measured on loopback: about 12-14k frames/s.
+  Measured on loopback (one event per frame, the venue in another process): 18-24k frames/s
+  here, 12-14k frames/s in earlier measurements.
 * ``websockets`` (``WebsocketsTransport``): the ``websockets`` package's sans-IO
   ``ClientProtocol`` driven directly over ``trio.open_tcp_stream``: no reader task, no queue, no
   per-message channel hop. ``receive()`` reads a chunk of up to ``receive_buffer`` bytes, feeds it
   to the protocol and hands out the whole messages it produced one by one, so a busy socket costs
   one ``receive_some`` per chunk instead of one task switch per message. The protocol answers the
   venue's WebSocket pings and closes by itself (it queues the bytes; we flush them right after
-  each read). Measured on loopback: about 100k frames/s under trio.
+  each read). Measured the same way: 48-71k frames/s here (a shared two-core box), about 100k
+  frames/s in earlier measurements. ``just bench --only feed.bare.small_frames``.
 
 Both pass the same tests (``tests/shell/test_transport.py`` is parametrized over them).
+
+Besides ``receive`` there is ``receive_many``: every message already received, after waiting for
+the first. The feed reads with it, so a burst costs one checkpoint and wakes the bus's subscribers
+once (measured: the feed pipeline on small frames went from 11k to 18k frames/s with it).
 
 Concurrency: one task receives; any task may ``send`` (sends are serialised with a FIFO lock, so a
 ``PING`` from the heartbeat task and a subscribe frame never interleave on the wire). Timeouts
