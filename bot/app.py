@@ -75,7 +75,7 @@ class BotHandle:
 
     def health(self) -> dict[str, Any]:
         """The health figures as plain data (the ``health`` record of the status line)."""
-        feed = self.feed.statistics()
+        feed = self.feed.statistics(per_token=False)
         return {
             "markets": len(self.universe.markets),
             "tokens": len(self.universe.token_ids()),

@@ -74,8 +74,9 @@ Every end of a session -- the transport's ``ConnectionLost``, an ``OSError``, a
 groups; TRIO_IDIOMS.md 2). Anything else is a bug and crashes the tree on purpose. Then:
 
 * every token of the shard that was connected is marked stale (``TokenStale``, and a stale view)
-  until its new snapshot arrives (``TokenFresh``), and a ``ShardState`` event goes out on every
-  state transition;
+  at once -- before the transport's closing handshake, which a dead peer can stretch to its whole
+  close timeout -- until its new snapshot arrives (``TokenFresh``), and a ``ShardState`` event
+  goes out on every state transition;
 * the failure is recorded in a ``RestartBudget`` (``restart_budget`` failures within
   ``restart_window_s``); one more and the shard goes ``down`` and raises ``FeedGaveUp``, which
   escalates to the root: a permanently broken endpoint must be visible, not a quiet loop;

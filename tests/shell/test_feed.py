@@ -872,7 +872,12 @@ async def test_one_connection_per_shard_on_the_sim(kind: TransportKind) -> None:
 async def test_a_venue_that_stops_reading_is_a_dead_socket(kind: TransportKind) -> None:
     async with feed_on_sim(small_config(), sim_feed_config(kind)) as (venue, feed, sub):
         venue.faults.stop_reading = True  # PINGs go unanswered
-        await wait_for(lambda: all(s.dead_detected for s in feed.statistics().shards))
+        await wait_for(
+            lambda: (
+                all(s.dead_detected for s in feed.statistics().shards)
+                and all(book.stale for book in feed.books.values())
+            )
+        )
         venue.faults.stop_reading = False
         events = drain(sub)
         reasons = {e.asset_id: e.reason for e in of_type(events, TokenStale)}
