@@ -1019,6 +1019,7 @@ class SimApp:
         if not self._known(token):
             return _error(404, "No orderbook exists for the requested token id")
         # A JSON number here (0.01), unlike the book's string "0.01" (PROTOCOL.md 4.1).
+        # The real venue sends a JSON number here; the bot reads it back exactly (parse_number).
         return _json({"minimum_tick_size": float(format_units(self._book(token).tick_size))})
 
     def _neg_risk(self, token: str, _query: Mapping[str, list[str]]) -> Response:
