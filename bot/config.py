@@ -58,6 +58,16 @@ __all__ = [
     "SimConfig",
     "SimFaultsConfig",
     "StrategiesConfig",
+    "ArbOrderType",
+    "ComplementArbConfig",
+    "CoordinationConfig",
+    "CrashConfig",
+    "ExecutionConfig",
+    "ForecastProvider",
+    "ForecastTakerConfig",
+    "MarketMakingConfig",
+    "NegRiskArbConfig",
+    "RiskConfig",
     "Transport",
     "VenueConfig",
     "load_config",
@@ -477,14 +487,122 @@ class ShutdownConfig:
     grace_s: float = _real(5.0, gt=0)
 
 
+class ForecastProvider(StrEnum):
+    """Where the forecast taker gets its temperature forecasts."""
+
+    SIM = "sim"
+    OPEN_METEO = "open_meteo"
+
+
+class ArbOrderType(StrEnum):
+    """How the legs of an arbitrage are sent: all-or-nothing per leg, or take what is there."""
+
+    FOK = "FOK"
+    FAK = "FAK"
+
+
+@attrs.frozen
+class CrashConfig:
+    """What happens to a strategy whose code raises."""
+
+    restart: bool = True
+    max_restarts: int = _int(5, 0)
+
+
+@attrs.frozen
+class ComplementArbConfig:
+    """Sum-to-one arbitrage on binary markets: buy YES and NO for less than 1 after fees."""
+
+    enabled: bool = True
+    min_edge: Decimal = _money("0.002")  # noqa: RUF009
+    max_shares: Decimal = _money("200")  # noqa: RUF009
+    order_type: ArbOrderType = ArbOrderType.FOK
+    cooldown_s: float = _real(1.0, ge=0)
+
+
+@attrs.frozen
+class NegRiskArbConfig:
+    """Multi-outcome arbitrage on complete neg-risk events."""
+
+    enabled: bool = True
+    min_edge: Decimal = _money("0.002")  # noqa: RUF009
+    max_shares: Decimal = _money("200")  # noqa: RUF009
+    order_type: ArbOrderType = ArbOrderType.FOK
+    debounce_s: float = _real(0.1, ge=0)
+    cooldown_s: float = _real(1.0, ge=0)
+    trade_no_side: bool = True
+
+
+@attrs.frozen
+class MarketMakingConfig:
+    """Two-sided quotes around a fair price, skewed by inventory."""
+
+    enabled: bool = True
+    markets: tuple[str, ...] = _words()
+    max_markets: int = _int(3, 0)
+    quote_size: Decimal = _money("20")  # noqa: RUF009
+    half_spread_ticks: int = _int(2, 1)
+    inventory_limit: Decimal = _money("100")  # noqa: RUF009
+    skew_ticks: int = _int(3, 0)
+    requote_ticks: int = _int(1, 0)
+
+
+@attrs.frozen
+class ForecastTakerConfig:
+    """Position-taking on temperature ladders from a weather forecast."""
+
+    enabled: bool = True
+    provider: ForecastProvider = ForecastProvider.SIM
+    open_meteo_url: str = _url("https://api.open-meteo.com/v1/forecast", *_HTTP)
+    refresh_s: float = _real(300.0, gt=0)
+    forecast_sd_c: float = _real(1.5, gt=0)
+    min_edge: Decimal = _money("0.05")  # noqa: RUF009
+    kelly_fraction: float = _real(0.25, gt=0, le=1)
+    bankroll: Decimal = _money("1000")  # noqa: RUF009
+    max_shares: Decimal = _money("100")  # noqa: RUF009
+    cooldown_s: float = _real(5.0, ge=0)
+
+
+@attrs.frozen
+class CoordinationConfig:
+    """Cross-strategy coordination through one shared inventory view."""
+
+    inventory_bonus: Decimal = _money("0.002")  # noqa: RUF009
+
+
 @attrs.frozen
 class StrategiesConfig:
     """Per-strategy blocks, one ``[strategies.<name>]`` table each.
 
-    Empty for now. A strategy adds a frozen class with defaults for every key and a field here,
-    e.g. ``mean_revert: MeanRevertConfig = attrs.field(factory=MeanRevertConfig)``; the converter
+    A strategy adds a frozen class with defaults for every key and a field here; the converter
     picks it up (unknown keys and ranges are checked the same way) and ``config.toml`` documents it.
     """
+
+    crash: CrashConfig = attrs.field(factory=CrashConfig)
+    complement_arb: ComplementArbConfig = attrs.field(factory=ComplementArbConfig)
+    neg_risk_arb: NegRiskArbConfig = attrs.field(factory=NegRiskArbConfig)
+    market_making: MarketMakingConfig = attrs.field(factory=MarketMakingConfig)
+    forecast_taker: ForecastTakerConfig = attrs.field(factory=ForecastTakerConfig)
+    coordination: CoordinationConfig = attrs.field(factory=CoordinationConfig)
+
+
+@attrs.frozen
+class RiskConfig:
+    """Pre-trade checks every intent passes; the reason for every rejection is logged."""
+
+    max_position_shares: Decimal = _money("1000")  # noqa: RUF009
+    max_total_exposure: Decimal = _money("5000")  # noqa: RUF009
+    max_order_notional: Decimal = _money("500")  # noqa: RUF009
+    max_orders_per_s: float = _real(20.0, gt=0)
+    daily_loss_limit: Decimal = _money("200")  # noqa: RUF009
+
+
+@attrs.frozen
+class ExecutionConfig:
+    """Order handling and the journal."""
+
+    journal: Path = Path("logs/journal.sqlite")
+    unwind_partial_baskets: bool = True
 
 
 @attrs.frozen
@@ -675,6 +793,8 @@ class Config:
     log: LogConfig = attrs.field(factory=LogConfig)
     shutdown: ShutdownConfig = attrs.field(factory=ShutdownConfig)
     strategies: StrategiesConfig = attrs.field(factory=StrategiesConfig)
+    risk: RiskConfig = attrs.field(factory=RiskConfig)
+    execution: ExecutionConfig = attrs.field(factory=ExecutionConfig)
     sim: SimConfig = attrs.field(factory=SimConfig)
     secrets: Secrets = attrs.field(factory=Secrets, metadata={_FROM_ENV: True})
 

@@ -412,7 +412,9 @@ def test_redacted_dict_is_plain_data() -> None:
     assert data["discovery"]["min_liquidity"] == "1000"
     assert data["discovery"]["keywords"] == []
     assert data["log"] == {"dir": "logs", "level": "INFO", "queue_size": 10000, "batch_max": 256}
-    assert data["strategies"] == {}
+    assert data["strategies"]["complement_arb"]["min_edge"] == "0.002"
+    assert data["strategies"]["neg_risk_arb"]["order_type"] == "FOK"
+    assert data["execution"]["journal"] == "logs/journal.sqlite"
 
 
 def test_secret_cannot_be_pickled_but_copies() -> None:
