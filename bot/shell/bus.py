@@ -613,6 +613,17 @@ class Subscription(Generic[EventT]):
             self._waiter = None
             trio.lowlevel.reschedule(waiter)
 
+    def post(self, event: EventT, received_at: float) -> None:
+        """Queue an event for this subscriber only (e.g. its own fills), in order with the
+        bus's events and under the same bound (overflow means a ``Resync``). Sync.
+
+        Raises:
+            trio.ClosedResourceError: the subscription is closed or the bus ended.
+        """
+        if self._closed or self._ended:
+            raise trio.ClosedResourceError("the subscription is closed")
+        self._push(_NO_EVENTS, [Stamped(event, received_at)], received_at)
+
     def _push_book(self, token: str, received_at: float) -> None:
         self._dirty.add(token)
         if self._pending_since is None:
