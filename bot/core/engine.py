@@ -1,0 +1,366 @@
+"""The execution engine: intents in, risk-checked orders to a venue, fills into the portfolio.
+
+One engine serves every strategy (one owner of orders and positions, so risk sees everything). It
+is pure and synchronous: the shell (``bot.shell.execution``) feeds it intents, book views and
+trades with ``now``/``ts_ms`` and journals what comes out (``EngineOutput``).
+
+* ``Place``: risk-checked (``bot.core.risk``), given an id, sent to the venue.
+* ``Cancel`` / ``CancelAll``: only the strategy's own open orders.
+* ``Basket``: every leg must be FOK or FAK. All legs are risk-checked first, together (their
+  exposure adds up): one refusal refuses the basket, so no leg goes out alone. Then the legs go
+  out; if they did not all fill the same size, the surplus of each leg over the complete sets is
+  *leg risk*: with ``unwind`` it is sold back at market at once (a FAK sell down to the tick), and
+  a ``basket.partial`` decision records what was filled, unwound, and what that cost.
+* The kill switch: ``check_loss`` computes the day's PnL (marks at the mid) and, when it reaches
+  the limit, trips the gate and cancels every resting order.
+
+The venue is anything with the ``Venue`` methods: the paper venue (``bot.core.paper``) fills
+against the live book; the live venue arrives with live trading.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+from bot.core.money import Side, format_units, notional_units
+from bot.core.trading import (
+    Basket,
+    Cancel,
+    CancelAll,
+    Decision,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Place,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+
+    from bot.core.book import BookView
+    from bot.core.risk import RiskGate
+    from bot.core.trading import ExecEvent, Intent
+    from bot.core.universe import Universe
+    from bot.core.wire.market_events import LastTradePrice
+
+__all__ = ["DAY_MS", "Engine", "EngineOutput", "Ledger", "Rejection", "Venue"]
+
+DAY_MS = 86_400_000
+
+
+class Venue(Protocol):
+    """Where orders go (the paper venue implements it synchronously)."""
+
+    def submit(
+        self, order: Order, view: BookView | None, now: float, ts_ms: int
+    ) -> list[ExecEvent]: ...
+
+    def cancel(self, order_id: str, now: float, reason: str = "canceled") -> list[ExecEvent]: ...
+
+    def on_book(self, view: BookView, now: float, ts_ms: int) -> list[ExecEvent]: ...
+
+    def on_trade(self, trade: LastTradePrice, now: float, ts_ms: int) -> list[ExecEvent]: ...
+
+
+class Ledger(Protocol):
+    """What the engine needs from the portfolio."""
+
+    def apply(self, fill: Fill) -> bool: ...
+
+    def position(self, token_id: str) -> int: ...
+
+    def exposure(self) -> int: ...
+
+    def pnl(
+        self,
+        universe: Universe,
+        marks: Mapping[str, int],
+        strategy: str | None = None,
+        condition_id: str | None = None,
+    ) -> int: ...
+
+    def positions(self) -> Mapping[tuple[str, str], int]: ...
+
+
+@attrs.frozen
+class Rejection:
+    """An intent risk (or the engine) refused, and why."""
+
+    strategy: str
+    intent: Intent
+    reason: str
+    at: float
+
+
+@attrs.define
+class EngineOutput:
+    """What one engine call produced, in order: journal it, log it, tell the strategies."""
+
+    events: list[ExecEvent] = attrs.field(factory=list)
+    rejections: list[Rejection] = attrs.field(factory=list)
+    decisions: list[Decision] = attrs.field(factory=list)
+
+    def extend(self, other: EngineOutput) -> None:
+        self.events.extend(other.events)
+        self.rejections.extend(other.rejections)
+        self.decisions.extend(other.decisions)
+
+
+@attrs.define(eq=False)
+class Engine:
+    """Orders, risk and fills for all strategies (see the module docstring).
+
+    Attributes:
+        universe: the markets traded.
+        ledger: the portfolio.
+        risk: the pre-trade gate.
+        venue: where orders go.
+        views: the newest view of a token (the bus's), ``None`` if none yet.
+        unwind: sell back the surplus legs of a partially filled basket.
+        id_prefix: order ids are ``<id_prefix><n>``.
+    """
+
+    universe: Universe
+    ledger: Ledger
+    risk: RiskGate
+    venue: Venue
+    views: Callable[[str], BookView | None]
+    unwind: bool = True
+    id_prefix: str = "paper-o"
+    stale: set[str] = attrs.field(factory=set)
+    """Tokens the feed marked stale (kept by the shell from ``TokenStale``/``TokenFresh``)."""
+    _orders: dict[str, Order] = attrs.field(factory=dict, init=False)
+    _by_strategy: dict[str, dict[str, Order]] = attrs.field(factory=dict, init=False)
+    _next_id: int = attrs.field(default=0, init=False)
+    _day: int | None = attrs.field(default=None, init=False)
+    _day_start_pnl: int = attrs.field(default=0, init=False)
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def open_orders(self, strategy: str) -> Mapping[str, Order]:
+        """The strategy's open orders by id (live view: do not mutate)."""
+        return self._by_strategy.setdefault(strategy, {})
+
+    def all_open_orders(self) -> Collection[Order]:
+        return self._orders.values()
+
+    def resting_buy_notional(self) -> int:
+        """What the resting buy orders would cost if they all filled."""
+        return sum(
+            notional_units(o.price, o.remaining, round_up=True)
+            for o in self._orders.values()
+            if o.side is Side.BUY
+        )
+
+    def marks(self, tokens: Iterable[str] | None = None) -> dict[str, int]:
+        """Mid prices (rounded down) of ``tokens`` (default: every token held)."""
+        wanted = tokens if tokens is not None else {token for _, token in self.ledger.positions()}
+        marks: dict[str, int] = {}
+        for token in wanted:
+            view = self.views(token)
+            if view is not None and view.best_bid is not None and view.best_ask is not None:
+                marks[token] = (view.best_bid.price + view.best_ask.price) // 2
+        return marks
+
+    # --- intents ---------------------------------------------------------------------------------
+
+    def submit(
+        self, strategy: str, intents: Sequence[Intent], now: float, ts_ms: int
+    ) -> EngineOutput:
+        """Carry out one strategy's intents, in order."""
+        out = EngineOutput()
+        for intent in intents:
+            if isinstance(intent, Place):
+                out.extend(self._place(strategy, intent, now, ts_ms))
+            elif isinstance(intent, Cancel):
+                order = self.open_orders(strategy).get(intent.order_id)
+                if order is None:
+                    out.rejections.append(
+                        Rejection(strategy, intent, f"no open order {intent.order_id}", now)
+                    )
+                else:
+                    out.extend(self._absorb(self.venue.cancel(order.id, now, "canceled"), now))
+            elif isinstance(intent, CancelAll):
+                out.extend(self.cancel_all(strategy, intent.token_id, now, "canceled"))
+            else:
+                out.extend(self._basket(strategy, intent, now, ts_ms))
+        return out
+
+    def cancel_all(
+        self, strategy: str | None, token_id: str | None, now: float, reason: str
+    ) -> EngineOutput:
+        """Cancel the open orders of ``strategy`` (all strategies when ``None``), on one token
+        when ``token_id`` is set."""
+        out = EngineOutput()
+        for order in list(self._orders.values()):
+            if (strategy is None or order.strategy == strategy) and (
+                token_id is None or order.token_id == token_id
+            ):
+                out.extend(self._absorb(self.venue.cancel(order.id, now, reason), now))
+        return out
+
+    def _check(
+        self, strategy: str, place: Place, exposure: int, position: int, now: float
+    ) -> str | None:
+        token = place.token_id
+        try:
+            market = self.universe.market_for_token(token)
+        except KeyError:
+            market = None
+        return self.risk.check(
+            place,
+            market=market,
+            view=self.views(token),
+            stale=token in self.stale,
+            position=position,
+            exposure=exposure,
+            now=now,
+        )
+
+    def _exposure(self) -> int:
+        return self.ledger.exposure() + self.resting_buy_notional()
+
+    def _place(self, strategy: str, place: Place, now: float, ts_ms: int) -> EngineOutput:
+        reason = self._check(
+            strategy, place, self._exposure(), self.ledger.position(place.token_id), now
+        )
+        if reason is not None:
+            return EngineOutput(rejections=[Rejection(strategy, place, reason, now)])
+        return self._send(strategy, place, now, ts_ms, basket=None)
+
+    def _send(
+        self, strategy: str, place: Place, now: float, ts_ms: int, *, basket: str | None
+    ) -> EngineOutput:
+        self._next_id += 1
+        order = Order(
+            id=f"{self.id_prefix}{self._next_id}",
+            strategy=strategy,
+            token_id=place.token_id,
+            side=place.side,
+            price=place.price,
+            size=place.size,
+            order_type=place.order_type,
+            post_only=place.post_only,
+            tag=place.tag,
+            created_at=now,
+            basket=basket,
+        )
+        self._orders[order.id] = order
+        self._by_strategy.setdefault(strategy, {})[order.id] = order
+        return self._absorb(self.venue.submit(order, self.views(place.token_id), now, ts_ms), now)
+
+    def _basket(self, strategy: str, basket: Basket, now: float, ts_ms: int) -> EngineOutput:
+        if not basket.legs or any(
+            leg.order_type not in (OrderType.FOK, OrderType.FAK) for leg in basket.legs
+        ):
+            return EngineOutput(
+                rejections=[
+                    Rejection(strategy, basket, "basket legs must be FOK or FAK orders", now)
+                ]
+            )
+        exposure = self._exposure()
+        positions: dict[str, int] = {}
+        for leg in basket.legs:
+            position = positions.get(leg.token_id, self.ledger.position(leg.token_id))
+            reason = self._check(strategy, leg, exposure, position, now)
+            if reason is not None:
+                return EngineOutput(
+                    rejections=[Rejection(strategy, basket, f"leg {leg.token_id}: {reason}", now)]
+                )
+            if leg.side is Side.BUY:
+                exposure += notional_units(leg.price, leg.size, round_up=True)
+            positions[leg.token_id] = position + (leg.size if leg.side is Side.BUY else -leg.size)
+        out = EngineOutput()
+        filled: list[tuple[Place, int]] = []
+        for leg in basket.legs:
+            before = len(out.events)
+            out.extend(self._send(strategy, leg, now, ts_ms, basket=basket.key))
+            size = sum(e.size for e in out.events[before:] if isinstance(e, Fill))
+            filled.append((leg, size))
+        sets = min(size for _, size in filled)
+        if all(size == sets for _, size in filled):
+            return out
+        unwound: list[str] = []
+        for leg, size in filled:
+            surplus = size - sets
+            if surplus <= 0:
+                continue
+            if self.unwind:
+                view = self.views(leg.token_id)
+                tick = view.tick_size if view is not None else 10_000
+                undo = Place(
+                    leg.token_id,
+                    Side.SELL if leg.side is Side.BUY else Side.BUY,
+                    tick if leg.side is Side.BUY else 1_000_000 - tick,
+                    surplus,
+                    OrderType.FAK,
+                    tag="unwind",
+                    note=f"unwind basket {basket.key}",
+                )
+                before = len(out.events)
+                out.extend(self._send(strategy, undo, now, ts_ms, basket=basket.key))
+                fills = [e for e in out.events[before:] if isinstance(e, Fill)]
+                got = sum(f.size for f in fills)
+                proceeds = sum(notional_units(f.price, f.size, round_up=False) for f in fills)
+                unwound.append(
+                    f"{leg.token_id[:12]} {format_units(got)}/{format_units(surplus)} "
+                    f"for {format_units(proceeds)}"
+                )
+            else:
+                unwound.append(f"{leg.token_id[:12]} {format_units(surplus)} kept")
+        out.decisions.append(
+            Decision(
+                strategy,
+                "basket.partial",
+                basket.key,
+                {
+                    "complete_sets": format_units(sets),
+                    "legs": " ".join(
+                        f"{leg.token_id[:12]}={format_units(size)}/{format_units(leg.size)}"
+                        for leg, size in filled
+                    ),
+                    "leg_risk": "; ".join(unwound),
+                },
+            )
+        )
+        return out
+
+    # --- market data -----------------------------------------------------------------------------
+
+    def on_book(self, view: BookView, now: float, ts_ms: int) -> EngineOutput:
+        """A new view of a token: resting paper orders may fill."""
+        return self._absorb(self.venue.on_book(view, now, ts_ms), now)
+
+    def on_trade(self, trade: LastTradePrice, now: float, ts_ms: int) -> EngineOutput:
+        """A trade printed: resting paper orders at or through its price may fill."""
+        return self._absorb(self.venue.on_trade(trade, now, ts_ms), now)
+
+    def check_loss(self, now: float, ts_ms: int) -> EngineOutput:
+        """Compute the day's PnL; trip the kill switch and cancel everything at the limit."""
+        pnl = self.ledger.pnl(self.universe, self.marks())
+        day = ts_ms // DAY_MS
+        if day != self._day:
+            self._day, self._day_start_pnl = day, pnl
+        out = EngineOutput()
+        if self.risk.check_loss(pnl - self._day_start_pnl):
+            out.decisions.append(
+                Decision("risk", "kill_switch", "daily_loss", {"reason": self.risk.killed or ""})
+            )
+            out.extend(self.cancel_all(None, None, now, "kill_switch"))
+        return out
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+
+    def _absorb(self, events: list[ExecEvent], now: float) -> EngineOutput:
+        for event in events:
+            if isinstance(event, Fill):
+                self.ledger.apply(event)
+            elif isinstance(event, OrderUpdate) and event.status is not OrderStatus.LIVE:
+                order = self._orders.pop(event.order_id, None)
+                if order is not None:
+                    self._by_strategy.get(order.strategy, {}).pop(order.id, None)
+        return EngineOutput(events=list(events))

@@ -1,0 +1,284 @@
+"""The execution engine with a scripted venue: risk first, baskets whole or unwound, kill switch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import attrs
+
+from bot.config import RiskConfig
+from bot.core.book import BookView
+from bot.core.engine import Engine
+from bot.core.money import ONE, Side, notional_units
+from bot.core.risk import RiskGate, RiskLimits
+from bot.core.trading import (
+    Basket,
+    Cancel,
+    CancelAll,
+    ExecEvent,
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Place,
+)
+from bot.core.universe import Market, Outcome, Universe
+from bot.core.wire.market_events import LastTradePrice, Level
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def market(cid: str, yes: str, no: str) -> Market:
+    return Market(
+        condition_id=cid,
+        question=cid,
+        slug=cid,
+        outcomes=(Outcome("Yes", yes), Outcome("No", no)),
+        tick_size=10_000,
+        min_order_size=5 * ONE,
+        neg_risk=False,
+        neg_risk_market_id="",
+        event_id=None,
+        end_date=datetime(2027, 1, 1, tzinfo=UTC),
+        liquidity=Decimal(1000),
+        volume=Decimal(1000),
+        fee_rate=0,
+        accepting_orders=True,
+    )
+
+
+UNIVERSE = Universe(markets=(market("0xa", "y", "n"),), events=())
+
+
+def view(token: str, bid: int, ask: int) -> BookView:
+    return BookView(
+        asset_id=token,
+        best_bid=Level(bid, 100 * ONE),
+        best_ask=Level(ask, 100 * ONE),
+        bids=(Level(bid, 100 * ONE),),
+        asks=(Level(ask, 100 * ONE),),
+        tick_size=10_000,
+        last_update_ms=1,
+        stale=False,
+    )
+
+
+@attrs.define
+class Script:
+    """A venue that fills each order by the size scripted for its token (0 = nothing)."""
+
+    fills: dict[str, int] = attrs.field(factory=dict)
+    resting: dict[str, Order] = attrs.field(factory=dict)
+    submitted: list[Order] = attrs.field(factory=list)
+    n: int = 0
+
+    def submit(
+        self, order: Order, view: BookView | None, now: float, ts_ms: int
+    ) -> list[ExecEvent]:
+        self.submitted.append(order)
+        size = min(self.fills.get(order.token_id, order.size), order.size)
+        events: list[ExecEvent] = []
+        if order.order_type is OrderType.FOK and size < order.size:
+            size = 0
+        if size:
+            self.n += 1
+            order.filled = size
+            events.append(
+                Fill(
+                    f"f{self.n}",
+                    order.id,
+                    order.strategy,
+                    order.token_id,
+                    order.side,
+                    order.price,
+                    size,
+                    0,
+                    Liquidity.TAKER,
+                    now,
+                )
+            )
+        if order.order_type.rests and order.filled < order.size:
+            self.resting[order.id] = order
+            order.status = OrderStatus.LIVE
+        else:
+            order.status = (
+                OrderStatus.MATCHED if order.filled == order.size else OrderStatus.CANCELED
+            )
+        events.append(self._update(order, now))
+        return events
+
+    def _update(self, order: Order, now: float) -> OrderUpdate:
+        return OrderUpdate(
+            order.id,
+            order.strategy,
+            order.token_id,
+            order.side,
+            order.price,
+            order.size,
+            order.filled,
+            order.status,
+            at=now,
+        )
+
+    def cancel(self, order_id: str, now: float, reason: str = "canceled") -> list[ExecEvent]:
+        order = self.resting.pop(order_id)
+        order.status = OrderStatus.CANCELED
+        return [self._update(order, now)]
+
+    def on_book(self, view: BookView, now: float, ts_ms: int) -> list[ExecEvent]:
+        return []
+
+    def on_trade(self, trade: LastTradePrice, now: float, ts_ms: int) -> list[ExecEvent]:
+        return []
+
+
+@attrs.define
+class Book:
+    """A minimal ledger: net positions and cash."""
+
+    held: dict[str, int] = attrs.field(factory=dict)
+    cash: int = 0
+    seen: set[str] = attrs.field(factory=set)
+
+    def apply(self, fill: Fill) -> bool:
+        if fill.fill_id in self.seen:
+            return False
+        self.seen.add(fill.fill_id)
+        sign = 1 if fill.side is Side.BUY else -1
+        self.held[fill.token_id] = self.held.get(fill.token_id, 0) + sign * fill.size
+        self.cash -= sign * notional_units(fill.price, fill.size, round_up=sign > 0)
+        return True
+
+    def position(self, token_id: str) -> int:
+        return self.held.get(token_id, 0)
+
+    def exposure(self) -> int:
+        return 0
+
+    def pnl(
+        self,
+        universe: Universe,
+        marks: Mapping[str, int],
+        strategy: str | None = None,
+        condition_id: str | None = None,
+    ) -> int:
+        return self.cash + sum(
+            notional_units(marks.get(t, 0), s, round_up=False) for t, s in self.held.items()
+        )
+
+    def positions(self) -> Mapping[tuple[str, str], int]:
+        return {("s", t): s for t, s in self.held.items() if s}
+
+
+def engine(venue: Script, views: dict[str, BookView], daily_loss: str = "100") -> Engine:
+    limits = RiskLimits.from_config(RiskConfig(daily_loss_limit=Decimal(daily_loss)))
+    return Engine(UNIVERSE, Book(), RiskGate(limits), venue, views.get)
+
+
+VIEWS = {"y": view("y", 400_000, 420_000), "n": view("n", 560_000, 580_000)}
+
+
+def legs(kind: OrderType = OrderType.FOK) -> tuple[Place, Place]:
+    return (
+        Place("y", Side.BUY, 420_000, 10 * ONE, kind),
+        Place("n", Side.BUY, 570_000, 10 * ONE, kind),
+    )
+
+
+def test_a_refused_order_never_reaches_the_venue() -> None:
+    venue = Script()
+    out = engine(venue, VIEWS).submit("s", [Place("y", Side.BUY, 425_000, 10 * ONE)], 0.0, 0)
+    assert venue.submitted == []
+    (rejection,) = out.rejections
+    assert "tick" in rejection.reason
+
+
+def test_a_basket_with_one_refused_leg_sends_no_leg() -> None:
+    venue = Script()
+    bad = (legs()[0], Place("zz", Side.BUY, 570_000, 10 * ONE, OrderType.FOK))
+    out = engine(venue, VIEWS).submit("arb", [Basket("0xa", bad, edge=1)], 0.0, 0)
+    assert venue.submitted == []
+    assert "leg zz: unknown token" in out.rejections[0].reason
+
+
+def test_basket_legs_must_be_marketable() -> None:
+    out = engine(Script(), VIEWS).submit("arb", [Basket("0xa", legs(OrderType.GTC), 1)], 0.0, 0)
+    assert "FOK or FAK" in out.rejections[0].reason
+
+
+def test_a_complete_basket_needs_no_unwind() -> None:
+    venue = Script()
+    eng = engine(venue, VIEWS)
+    out = eng.submit("arb", [Basket("0xa", legs(), edge=1)], 0.0, 0)
+    assert [o.token_id for o in venue.submitted] == ["y", "n"]
+    assert sum(e.size for e in out.events if isinstance(e, Fill)) == 20 * ONE
+    assert out.decisions == []
+    assert list(eng.all_open_orders()) == []
+
+
+def test_a_partial_basket_unwinds_the_surplus_and_records_the_leg_risk() -> None:
+    venue = Script(fills={"n": 0})  # the NO leg is killed
+    eng = engine(venue, VIEWS)
+    out = eng.submit("arb", [Basket("0xa", legs(), edge=1)], 0.0, 0)
+    unwind = venue.submitted[-1]
+    assert (unwind.token_id, unwind.side, unwind.size, unwind.tag) == (
+        "y",
+        Side.SELL,
+        10 * ONE,
+        "unwind",
+    )
+    assert unwind.order_type is OrderType.FAK
+    assert unwind.price == 10_000  # down to the tick: at market
+    assert eng.ledger.position("y") == 0
+    (decision,) = out.decisions
+    assert decision.kind == "basket.partial"
+    assert decision.detail["complete_sets"] == "0"
+    assert "10/10" in decision.detail["leg_risk"]
+
+
+def test_without_unwind_the_surplus_is_kept_and_said() -> None:
+    venue = Script(fills={"n": 0})
+    eng = engine(venue, VIEWS)
+    eng.unwind = False
+    out = eng.submit("arb", [Basket("0xa", legs(), edge=1)], 0.0, 0)
+    assert len(venue.submitted) == 2
+    assert eng.ledger.position("y") == 10 * ONE
+    assert "kept" in out.decisions[0].detail["leg_risk"]
+
+
+def test_cancels_touch_only_the_strategys_own_orders() -> None:
+    venue = Script(fills={"y": 0})
+    eng = engine(venue, VIEWS)
+    bid = Place("y", Side.BUY, 400_000, 10 * ONE)
+    eng.submit("mm", [bid], 0.0, 0)
+    eng.submit("other", [bid], 0.0, 0)
+    (mine,) = eng.open_orders("mm")
+    out = eng.submit("other", [Cancel(mine)], 0.0, 0)
+    assert "no open order" in out.rejections[0].reason
+    eng.submit("mm", [CancelAll("y")], 0.0, 0)
+    assert list(eng.open_orders("mm")) == []
+    assert len(eng.open_orders("other")) == 1
+
+
+def test_the_kill_switch_cancels_resting_orders_and_refuses_new_ones() -> None:
+    venue = Script(fills={"y": 0})
+    views = dict(VIEWS)
+    eng = engine(venue, views, daily_loss="5")
+    eng.submit("mm", [Place("y", Side.BUY, 400_000, 10 * ONE)], 0.0, 0)  # rests
+    venue.fills = {}
+    eng.submit("taker", [Place("n", Side.BUY, 580_000, 50 * ONE, OrderType.FAK)], 0.0, 0)
+    assert eng.check_loss(1.0, 1_000).decisions == []  # the day starts here
+    views["n"] = view("n", 460_000, 480_000)  # the mark falls 0.10 on 50 shares: -5
+    out = eng.check_loss(2.0, 2_000)
+    assert [d.kind for d in out.decisions] == ["kill_switch"]
+    assert list(eng.all_open_orders()) == []
+    assert any(isinstance(e, OrderUpdate) and e.status is OrderStatus.CANCELED for e in out.events)
+    refused = eng.submit(
+        "taker", [Place("n", Side.BUY, 480_000, 10 * ONE, OrderType.FAK)], 3.0, 3_000
+    )
+    assert refused.rejections[0].reason.startswith("kill switch")
