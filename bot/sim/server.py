@@ -8,6 +8,8 @@ Layout on one port of 127.0.0.1 (``serve`` returns the URLs):
   ``POST /books``, ``/price``, ``/midpoint``, ``/spread``, ``/tick-size`` (also
   ``/tick-size/{id}``), ``/neg-risk``, ``/fee-rate``, ``/markets`` (cursor pages) and
   ``/markets/{condition_id}`` (section 4.1);
+* ``<base>/sim/forecast`` -- not Polymarket: the hidden forecast of every temperature event, the
+  sim's stand-in for a weather service (``bot.shell.forecast.SimForecastProvider``);
 * ``ws://<host>/ws/market`` -- the market channel (section 1).
 
 Everything the venue *knows* lives in the pure model (``bot.sim.universe``, ``bot.sim.exchange``);
@@ -77,7 +79,8 @@ import itertools
 import math
 import zlib
 from collections import deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, unquote
@@ -146,6 +149,9 @@ METADATA_TTL_MS: Final = 1_000
 GAMMA_MAX_LIMIT: Final = 500
 """Largest Gamma ``limit`` honoured (larger values are clamped; the real cap is UNVERIFIED)."""
 
+_TEMPERATURE_END_AFTER: Final = timedelta(hours=12)
+"""A temperature event ends this long after a moment of the day it is about (``day_ms`` in
+``bot.sim.universe._temperature_event``), so its end minus this falls on that day."""
 _CUSTOM_EVENTS: Final = frozenset({"best_bid_ask", "new_market", "market_resolved"})
 _JSON: Final = (("content-type", "application/json"),)
 
@@ -772,7 +778,30 @@ class SimApp:
             return self._books(body)
         if method != "GET":
             return _error(405, "method not allowed")
+        if path == "/sim/forecast":
+            return self._sim_forecast()
         return self._clob(path, query)
+
+    def _sim_forecast(self) -> Response:
+        """``GET /sim/forecast``: every temperature event's hidden forecast, as a weather service
+        would give it (mean and sd of the day's maximum, °C, decimal strings); ``day`` is the
+        ISO date (``_TEMPERATURE_END_AFTER``). Not a Polymarket endpoint."""
+        forecasts = []
+        for event in self.universe.events:
+            mean, sd = event.forecast_mean_c_tenths, event.forecast_sd_c_tenths
+            if event.kind != "temperature" or mean is None or sd is None:
+                continue
+            end = datetime.strptime(event.end_date_iso, "%Y-%m-%dT%H:%M:%S%z")
+            forecasts.append(
+                {
+                    "event_id": event.id,
+                    "city": event.city,
+                    "day": (end - _TEMPERATURE_END_AFTER).date().isoformat(),
+                    "mean_c": str(Decimal(mean).scaleb(-1)),
+                    "sd_c": str(Decimal(sd).scaleb(-1)),
+                }
+            )
+        return _json(forecasts)
 
     # --- Gamma
 

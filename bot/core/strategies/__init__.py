@@ -1,0 +1,1 @@
+"""Trading strategies: pure ``Strategy`` subclasses that turn books and events into intents."""
