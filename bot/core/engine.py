@@ -145,6 +145,11 @@ class Engine:
         """The strategy's open orders by id (live view: do not mutate)."""
         return self._by_strategy.setdefault(strategy, {})
 
+    @property
+    def orders_sent(self) -> int:
+        """Orders sent to the venue since start (risk-refused intents are not orders)."""
+        return self._next_id
+
     def all_open_orders(self) -> Collection[Order]:
         return self._orders.values()
 

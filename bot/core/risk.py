@@ -11,7 +11,8 @@ execution engine logs and journals every refusal. The checks, in order:
    whole cents of a share, resting orders at least the market's ``min_order_size``, marketable
    orders worth at least $1 (PROTOCOL.md 4.3, 7.2);
 4. notional per order;
-5. position per token: only an order that *grows* the absolute position is limited;
+5. no short selling (the venue refuses a sell beyond the balance): a sell needs the shares;
+   position per token: only an order that *grows* the position is limited;
 6. total exposure (cost of open positions plus resting buys plus this buy);
 7. the order rate, all strategies together, over a sliding one-second window.
 
@@ -155,6 +156,11 @@ class RiskGate:
             return (
                 f"notional {format_units(notional)} exceeds max_order_notional "
                 f"{format_units(limits.max_order_notional)}"
+            )
+        if order.side is Side.SELL and order.size > position:
+            return (
+                f"cannot sell {format_units(order.size)}: {format_units(max(position, 0))} held "
+                f"on {token} (no short selling on Polymarket: buy the complement instead)"
             )
         signed = order.size if order.side is Side.BUY else -order.size
         after = position + signed

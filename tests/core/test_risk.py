@@ -122,6 +122,14 @@ def test_an_order_that_shrinks_a_position_beyond_the_limit_passes() -> None:
     assert check(RiskGate(LIMITS), sell, position=-95 * ONE) is not None  # grows a short
 
 
+def test_selling_more_than_is_held_is_refused() -> None:
+    sell = Place("y", Side.SELL, 400_000, 10 * ONE)
+    assert check(RiskGate(LIMITS), sell, position=10 * ONE) is None
+    reason = check(RiskGate(LIMITS), sell, position=4 * ONE)
+    assert reason is not None
+    assert "cannot sell 10: 4 held" in reason
+
+
 def test_sells_do_not_count_against_exposure() -> None:
     sell = Place("y", Side.SELL, 400_000, 10 * ONE)
     assert check(RiskGate(LIMITS), sell, exposure=999 * ONE, position=10 * ONE) is None

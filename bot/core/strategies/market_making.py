@@ -493,7 +493,7 @@ class MarketMaker(Strategy):
         live: dict[str, list[Order]] = {tag: [] for tag in _TAGS}
         for order in ctx.orders.values():
             if (
-                order.token_id == state.yes
+                order.token_id in (state.yes, state.no)
                 and order.tag in live
                 and order.status is OrderStatus.LIVE
                 and order.id not in self._cancelling
@@ -517,14 +517,15 @@ class MarketMaker(Strategy):
             return None
         tolerance = self.params.requote_ticks * tick
         for order in orders:
+            side, price = _as_yes(order)
             if (
-                order.side is wanted.side
+                side is wanted.side
                 and order.remaining == wanted.size
-                and order.price % tick == 0
-                and abs(order.price - wanted.price) <= tolerance
+                and price % tick == 0
+                and abs(price - wanted.price) <= tolerance
                 and (
                     inside is None
-                    or (order.price < inside if wanted.side is Side.BUY else order.price > inside)
+                    or (price < inside if wanted.side is Side.BUY else price > inside)
                 )
             ):
                 return order
@@ -565,11 +566,16 @@ class MarketMaker(Strategy):
             if pending is not None and ctx.now - pending.since < self._pending_timeout_s:
                 continue
             state.pending[tag] = _Pending(wanted, ctx.now)
+            token, side, price = state.yes, wanted.side, wanted.price
+            if side is Side.SELL and ctx.inventory.position_of(self.name, state.yes) < wanted.size:
+                # Polymarket has no short selling: offering YES at p without holding it is
+                # bidding for NO at 1 - p (the same exposure; the venue matches them by minting).
+                token, side, price = state.no, Side.BUY, ONE - wanted.price
             actions.append(
                 Place(
-                    token_id=state.yes,
-                    side=wanted.side,
-                    price=wanted.price,
+                    token_id=token,
+                    side=side,
+                    price=price,
                     size=wanted.size,
                     order_type=OrderType.GTC,
                     post_only=True,
@@ -591,6 +597,7 @@ class MarketMaker(Strategy):
         state.pulled = reason
         return [
             CancelAll(state.yes, note=f"quotes pulled: {reason}"),
+            CancelAll(state.no, note=f"quotes pulled: {reason}"),
             Decision(
                 self.name,
                 "quotes.pulled",
@@ -598,6 +605,13 @@ class MarketMaker(Strategy):
                 {"reason": reason, "token": state.yes},
             ),
         ]
+
+
+def _as_yes(order: Order) -> tuple[Side, int]:
+    """An order in YES terms: a NO bid at ``q`` is a YES offer at ``1 - q``."""
+    if order.tag == ASK_TAG and order.side is Side.BUY:
+        return Side.SELL, ONE - order.price
+    return order.side, order.price
 
 
 def _which(state: _MarketState, token: str) -> str:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -158,10 +159,20 @@ def maker(**changes: Any) -> MarketMaker:
     return MarketMaker(UNIVERSE, config(**changes))
 
 
-def places(actions: Sequence[Action]) -> dict[str, Place]:
+def raw_places(actions: Sequence[Action]) -> dict[str, Place]:
     found = [a for a in actions if isinstance(a, Place)]
     by_tag = {p.tag: p for p in found}
     assert len(by_tag) == len(found), f"two places with one tag: {found}"
+    return by_tag
+
+
+def places(actions: Sequence[Action]) -> dict[str, Place]:
+    """The quotes in YES terms: an ask sent as a NO bid at ``1 - p`` reads as a YES ask at ``p``."""
+    by_tag = raw_places(actions)
+    ask = by_tag.get("ask")
+    if ask is not None and ask.token_id == NO:
+        assert ask.side is Side.BUY
+        by_tag["ask"] = attrs.evolve(ask, token_id=YES, side=Side.SELL, price=ONE - ask.price)
     return by_tag
 
 
@@ -191,8 +202,7 @@ def test_quotes_around_the_mid_on_a_cent_tick() -> None:
     # Fair 0.52, two ticks each side.
     assert (bid.side, bid.price, bid.size) == (Side.BUY, u("0.50"), u("20"))
     assert (ask.side, ask.price, ask.size) == (Side.SELL, u("0.54"), u("20"))
-    for quote in (bid, ask):
-        assert quote.token_id == YES
+    for quote in raw_places(actions).values():
         assert quote.post_only
         assert quote.order_type is OrderType.GTC
     assert [a for a in actions if not isinstance(a, Place)] == []
@@ -396,6 +406,7 @@ def test_only_the_yes_token_is_quoted_even_when_the_no_book_moves() -> None:
     no_view = view("0.46", "0.50", token=NO)
     actions = maker().on_books(ctx(view("0.50", "0.54"), no_view), [NO])
     assert {p.token_id for p in places(actions).values()} == {YES}
+    assert len(raw_places(actions)) == 2
     assert prices(actions) == (u("0.50"), u("0.54"))
     # A token of no quoted market is ignored.
     assert maker().on_books(ctx(view("0.50", "0.54", token="other")), ["other"]) == []
@@ -517,14 +528,17 @@ def test_quotes_are_pulled_when_a_token_goes_stale_and_resume_when_fresh() -> No
     actions = strategy.on_stale(
         ctx(stale_view, orders=resting, stale=[YES], now=101.0), [YES], True
     )
-    assert actions[0] == CancelAll(YES, note="quotes pulled: stale book (YES)")
+    assert actions[:2] == [
+        CancelAll(YES, note="quotes pulled: stale book (YES)"),
+        CancelAll(NO, note="quotes pulled: stale book (YES)"),
+    ]
     (pulled,) = decisions(actions, "quotes.pulled")
     assert (pulled.strategy, pulled.key, pulled.detail["reason"]) == (
         NAME,
         M1.condition_id,
         "stale book (YES)",
     )
-    assert len(actions) == 2
+    assert len(actions) == 3
     # While stale: no quotes and no repeated pull, even with the cancelled orders still showing.
     assert strategy.on_books(ctx(stale_view, orders=resting, stale=[YES], now=101.5), [YES]) == []
     assert strategy.on_stale(ctx(stale_view, stale=[YES], now=101.6), [NO], True) == []
@@ -609,3 +623,20 @@ def test_an_order_off_the_new_tick_is_replaced_even_within_tolerance() -> None:
     actions = maker().on_books(ctx(view("0.11", "0.13"), orders=resting), [YES])
     assert cancels(actions) == ["b1"]
     assert prices(actions) == (u("0.10"), None)
+
+
+def test_the_ask_is_a_no_bid_unless_yes_is_held_to_sell() -> None:
+    """Polymarket has no short selling: without YES to sell, offering YES at p is bidding
+    1 - p for NO (the venue matches the two by minting a pair)."""
+    flat = raw_places(maker().on_books(ctx(view("0.50", "0.54")), [YES]))
+    assert (flat["ask"].token_id, flat["ask"].side, flat["ask"].price) == (NO, Side.BUY, u("0.46"))
+    held = {YES: u("40")}
+    long = raw_places(maker().on_books(ctx(view("0.50", "0.54"), held=held), [YES]))
+    assert (long["ask"].token_id, long["ask"].side) == (YES, Side.SELL)
+    # A resting NO bid stands for the YES ask it mirrors: no requote for nothing.
+    resting = Order(
+        id="o1", strategy=NAME, token_id=NO, side=Side.BUY, price=u("0.46"), size=u("20"), tag="ask"
+    )
+    again = maker().on_books(ctx(view("0.50", "0.54"), orders=[resting]), [YES])
+    assert "ask" not in raw_places(again)
+    assert cancels(again) == []
