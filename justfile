@@ -51,3 +51,15 @@ paper *args:
 # Discover markets with the configured filters and print them as a table (--sim: the sim venue).
 scan *args:
     {{python}} -m bot scan "$@"
+
+# Live top of book for a few markets in the terminal (--sim: the sim venue; --markets N).
+watch *args:
+    {{python}} -m bot watch "$@"
+
+# Record every market-channel frame to a replayable file: just record --out FILE [--sim].
+record *args:
+    {{python}} -m bot record "$@"
+
+# Run the whole bot on a recording (--speed X or --max) and print its health summary.
+replay *args:
+    {{python}} -m bot replay "$@"

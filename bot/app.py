@@ -9,21 +9,26 @@ trio.run
         └── app nursery (the app scope)
             ├── discovery            Gamma + CLOB REST -> typed Universe (before anything else)
             ├── feed                 one supervised WebSocket session per shard -> books -> bus
+            ├── execution            intents -> risk -> paper venue -> fills; journal (SQLite)
             ├── strategy tasks       one per strategy, each on its own bus subscription
+            ├── forecasts            weather forecasts for the forecast taker (when enabled)
             ├── loop-lag monitor
             └── status line          every few seconds: one human line + one health record
 ```
 
-Start order is dependency order, each with ``nursery.start`` readiness: the log writer, then
-discovery (its result sizes the feed), the feed (ready once its shards have subscribed), the
-strategies, then health. Shutdown is the reverse, by cancellation: cancelling the app scope stops
+Start order is dependency order, each with ``nursery.start`` readiness: the log writer and the
+journal (the positions of the previous run are replayed from it), then discovery (its result
+sizes the feed), the feed (ready once its shards have subscribed), execution, the strategies,
+then health. Shutdown is the reverse, by cancellation: cancelling the app scope stops
 the feed and the strategies at their next checkpoint; then the log channel closes and the writer
 drains what it accepted, shielded and with a deadline, so a stop never loses a log record it took.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
+import time
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -33,22 +38,40 @@ import httpx
 import trio
 from loguru import logger
 
+from bot.config import ForecastProvider
 from bot.core.backoff import Backoff
-from bot.core.observers import ComplementWatch, NegRiskWatch, Observer
+from bot.core.engine import Engine
+from bot.core.money import format_units
+from bot.core.paper import PaperVenue
+from bot.core.portfolio import Portfolio
+from bot.core.risk import RiskGate, RiskLimits
+from bot.core.strategies.arbitrage import ComplementArb, NegRiskArb
+from bot.core.strategies.forecast import ForecastTaker
+from bot.core.strategies.market_making import MarketMaker
 from bot.shell.bus import Bus
 from bot.shell.discovery import ProgressPrinter, discover
+from bot.shell.execution import Execution, ExecutionStats
 from bot.shell.feed import MarketFeed
+from bot.shell.forecast import (
+    OpenMeteoProvider,
+    SimForecastProvider,
+    is_temperature_event,
+    run_forecasts,
+)
 from bot.shell.health import Reservoir, run_loop_lag_monitor, run_status_line
+from bot.shell.journal import open_journal
 from bot.shell.logsink import configure_logging, open_log_channel, run_log_writer
 from bot.shell.rest import RestClient
-from bot.shell.runner import RunnerStats, run_strategy
+from bot.shell.runner import RunnerStats, Submission, Trading, run_strategy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from bot.config import Config, DiscoveryConfig
+    from bot.core.trading import Strategy
     from bot.core.universe import Universe
+    from bot.shell.journal import Journal
     from bot.shell.logsink import LogChannel
 
 
@@ -72,6 +95,8 @@ class BotHandle:
     strategies: dict[str, RunnerStats]
     loop_lag: Reservoir
     cancel_scope: trio.CancelScope
+    engine: Engine
+    execution: ExecutionStats
 
     def health(self) -> dict[str, Any]:
         """The health figures as plain data (the ``health`` record of the status line)."""
@@ -94,15 +119,32 @@ class BotHandle:
             },
             "loop_lag": self.loop_lag.summary().as_ms(),
             "log": attrs.asdict(self.log.statistics()),
+            "execution": {
+                **attrs.asdict(self.execution),
+                "orders": self.engine.orders_sent,
+                "fees": format_units(self.execution.fees),
+                "open_orders": len(self.engine.all_open_orders()),
+                "pnl": format_units(self.engine.ledger.pnl(self.universe, self.engine.marks())),
+                "kill_switch": self.engine.risk.killed,
+            },
         }
 
 
-def observers_for(universe: Universe) -> dict[str, Callable[[], Observer]]:
-    """The strategies the runtime runs (observers until execution arrives)."""
-    return {
-        "complement_watch": partial(ComplementWatch, universe),
-        "neg_risk_watch": partial(NegRiskWatch, universe),
-    }
+def strategies_for(universe: Universe, cfg: Config) -> dict[str, Callable[[], Strategy]]:
+    """The enabled strategies, by name, as factories (a crashed strategy is rebuilt fresh)."""
+    st = cfg.strategies
+    makers: dict[str, Callable[[], Strategy]] = {}
+    if st.complement_arb.enabled:
+        makers["complement_arb"] = partial(
+            ComplementArb, universe, st.complement_arb, st.coordination
+        )
+    if st.neg_risk_arb.enabled:
+        makers["neg_risk_arb"] = partial(NegRiskArb, universe, st.neg_risk_arb, st.coordination)
+    if st.market_making.enabled:
+        makers["market_making"] = partial(MarketMaker, universe, st.market_making)
+    if st.forecast_taker.enabled:
+        makers["forecast_taker"] = partial(ForecastTaker, universe, st.forecast_taker)
+    return makers
 
 
 def render_status(figures: Mapping[str, Any]) -> str:
@@ -117,6 +159,12 @@ def render_status(figures: Mapping[str, Any]) -> str:
     for name, s in figures["strategies"].items():
         t2d = s["tick_to_decision"]
         parts.append(f"{name}: {s['decisions']} decisions p99 {t2d['p99_ms']:.2f} ms")
+    execution = figures.get("execution")
+    if execution:
+        parts.append(
+            f"orders {execution['orders']} fills {execution['fills']} "
+            f"rejected {execution['rejections']} pnl {execution['pnl']}"
+        )
     parts.append(f"loop lag max {figures['loop_lag']['max_ms']:.1f} ms")
     parts.append(f"log drops {figures['log'].get('dropped', 0)}")
     return " | ".join(parts)
@@ -129,6 +177,7 @@ async def run_bot(
     discovery: DiscoveryConfig | None = None,
     console: bool = True,
     log_path: Path | None = None,
+    journal_path: Path | None = None,
     on_ready: Callable[[BotHandle], None] | None = None,
     status_interval_s: float = 5.0,
     task_status: trio.TaskStatus[BotHandle] = trio.TASK_STATUS_IGNORED,
@@ -141,6 +190,7 @@ async def run_bot(
         discovery: the discovery filters (default ``cfg.discovery``; the demo relaxes them).
         console: also print human log lines to stderr.
         log_path: the JSON-lines log file (default ``cfg.log.dir / "polybot.jsonl"``).
+        journal_path: the SQLite journal (default ``cfg.execution.journal``).
         on_ready: called with the handle once every task has started.
         status_interval_s: how often the status line and the health record are written.
     """
@@ -166,9 +216,12 @@ async def run_bot(
         await outer.start(log_writer, name="log writer")
         configure_logging(channel, cfg.log.level, console=console)
         try:
-            async with trio.open_nursery() as app:
+            async with (
+                open_journal(journal_path or cfg.execution.journal) as journal,
+                trio.open_nursery() as app,
+            ):
                 handle = await _start_app(
-                    cfg, urls, discovery or cfg.discovery, channel, app, status_interval_s
+                    cfg, urls, discovery or cfg.discovery, channel, journal, app, status_interval_s
                 )
                 if on_ready is not None:
                     on_ready(handle)
@@ -185,6 +238,7 @@ async def _start_app(
     urls: VenueUrls,
     discovery: DiscoveryConfig,
     channel: LogChannel,
+    journal: Journal,
     app: trio.Nursery,
     status_interval_s: float,
 ) -> BotHandle:
@@ -209,6 +263,7 @@ async def _start_app(
         len(universe.neg_risk_events()),
     )
     channel.offer({"kind": "universe", "markets": len(universe.markets)})
+    await journal.record_universe(universe)  # the report values complete sets without network
     bus: Bus[Any] = Bus()
     feed = MarketFeed(
         universe.token_ids(),
@@ -220,25 +275,96 @@ async def _start_app(
         log=channel,
     )
     await app.start(feed.run, name="feed")
+
+    # Execution: one engine owns orders and positions; the journal gives back the last run's.
+    portfolio = Portfolio()
+    resumed = 0
+    for fill in await journal.load_fills():
+        resumed += portfolio.apply(fill)
+    if resumed:
+        logger.info(
+            "resumed {} fills from the journal: {} positions", resumed, len(portfolio.positions())
+        )
+    fee_rates = {t: m.fee_rate for m in universe.markets for t in m.token_ids}
+    # Ids unique across runs: the journal keys fills by id, and a restart must not collide.
+    run = f"paper-{time.time_ns() // 1_000_000:x}"
+    fill_ids = itertools.count(1)
+    engine = Engine(
+        universe,
+        portfolio,
+        RiskGate(RiskLimits.from_config(cfg.risk)),
+        PaperVenue(
+            fee_rate=lambda token: fee_rates.get(token, 0),
+            next_id=lambda: f"{run}-f{next(fill_ids)}",
+        ),
+        bus.view,
+        unwind=cfg.execution.unwind_partial_baskets,
+        id_prefix=f"{run}-o",
+    )
+    makers = strategies_for(universe, cfg)
+    inboxes = {name: bus.subscribe(name, max_pending=10_000) for name in makers}
+    send, receive = trio.open_memory_channel[Submission](1_000)
+    execution = Execution(
+        engine,
+        journal,
+        channel,
+        bus.subscribe("execution", max_pending=100_000),
+        inboxes,
+    )
+    await app.start(execution.run, receive, name="execution")
+    trading = Trading(universe, portfolio, engine.open_orders, send.send)
     strategies: dict[str, RunnerStats] = {}
-    for name, make in observers_for(universe).items():
+    crash = cfg.strategies.crash
+    for name, make in makers.items():
         stats = strategies[name] = RunnerStats(name)
-        subscription = bus.subscribe(name, max_pending=10_000)
         await app.start(
             partial(
                 run_strategy,
                 make,
-                subscription,
+                inboxes[name],
                 channel,
                 stats,
+                trading,
                 backoff=Backoff(cfg.feed.reconnect_base_s, cfg.feed.reconnect_max_s),
                 rng=rng,
+                restart=crash.restart,
+                max_restarts=crash.max_restarts,
             ),
             name=f"strategy {name}",
         )
+    forecast_inbox = inboxes.get("forecast_taker")
+    temperature = [e for e in universe.neg_risk_events() if is_temperature_event(e)]
+    if forecast_inbox is not None and temperature:
+        ft = cfg.strategies.forecast_taker
+        provider = (
+            SimForecastProvider(client, urls.clob_url)
+            if ft.provider is ForecastProvider.SIM
+            else OpenMeteoProvider(client, ft.open_meteo_url, ft.forecast_sd_c)
+        )
+        # Not awaited to readiness: a slow forecast service must not hold up the bot.
+        app.start_soon(
+            partial(
+                run_forecasts,
+                provider,
+                temperature,
+                lambda update: forecast_inbox.post(update, trio.current_time()),
+                ft.refresh_s,
+            ),
+            name="forecasts",
+        )
     loop_lag = Reservoir()
     await app.start(run_loop_lag_monitor, loop_lag, name="loop lag")
-    handle = BotHandle(universe, feed, bus, channel, strategies, loop_lag, app.cancel_scope)
+    handle = BotHandle(
+        universe,
+        feed,
+        bus,
+        channel,
+        strategies,
+        loop_lag,
+        app.cancel_scope,
+        engine,
+        execution.stats,
+    )
     await app.start(
         partial(
             run_status_line,

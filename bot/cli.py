@@ -294,6 +294,21 @@ COMMANDS: Final[Mapping[str, Command]] = {
         add_arguments=_lazy("add_scan_arguments"),
         run=_lazy("run_scan"),
     ),
+    "watch": Command(
+        help="live top of book for a few markets in the terminal (--sim: the sim venue)",
+        add_arguments=_lazy("add_watch_arguments"),
+        run=_lazy("run_watch_command"),
+    ),
+    "record": Command(
+        help="record every market-channel frame to a replayable gzip JSON-lines file",
+        add_arguments=_lazy("add_record_arguments"),
+        run=_lazy("run_record"),
+    ),
+    "replay": Command(
+        help="run the whole bot on a recording and print its final health summary",
+        add_arguments=_lazy("add_replay_arguments"),
+        run=_lazy("run_replay"),
+    ),
 }
 
 

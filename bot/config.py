@@ -44,13 +44,23 @@ __all__ = [
     "NOT_SET",
     "REDACTED",
     "SECRET_ENV_VARS",
+    "ArbOrderType",
+    "ComplementArbConfig",
     "Config",
     "ConfigError",
+    "CoordinationConfig",
+    "CrashConfig",
     "DiscoveryConfig",
+    "ExecutionConfig",
     "FeedConfig",
+    "ForecastProvider",
+    "ForecastTakerConfig",
     "LogConfig",
     "LogLevel",
     "MarketKind",
+    "MarketMakingConfig",
+    "NegRiskArbConfig",
+    "RiskConfig",
     "Secret",
     "Secrets",
     "ShutdownConfig",
@@ -58,16 +68,6 @@ __all__ = [
     "SimConfig",
     "SimFaultsConfig",
     "StrategiesConfig",
-    "ArbOrderType",
-    "ComplementArbConfig",
-    "CoordinationConfig",
-    "CrashConfig",
-    "ExecutionConfig",
-    "ForecastProvider",
-    "ForecastTakerConfig",
-    "MarketMakingConfig",
-    "NegRiskArbConfig",
-    "RiskConfig",
     "Transport",
     "VenueConfig",
     "load_config",
@@ -593,7 +593,7 @@ class RiskConfig:
     max_position_shares: Decimal = _money("1000")  # noqa: RUF009
     max_total_exposure: Decimal = _money("5000")  # noqa: RUF009
     max_order_notional: Decimal = _money("500")  # noqa: RUF009
-    max_orders_per_s: float = _real(20.0, gt=0)
+    max_orders_per_s: float = _real(50.0, gt=0)
     daily_loss_limit: Decimal = _money("200")  # noqa: RUF009
 
 

@@ -1,43 +1,94 @@
-"""The runtime's subcommands: ``polybot demo``, ``polybot paper`` and ``polybot scan``.
+"""The runtime's subcommands: ``demo``, ``paper``, ``scan``, ``watch``, ``record``, ``replay``.
 
 Each handler parses nothing itself (``bot.cli`` does), runs one ``trio.run`` and maps the way it
-ended to an exit code: 0 for a normal or signal-driven stop, 130 for a hard Ctrl-C, 1 for a crash
-(logged with its traceback).
+ended to an exit code: 0 for a normal or signal-driven stop, 130 for a hard Ctrl-C, 2 for a
+``CommandError`` (bad input the operator can fix; the message says what), 1 for a crash (logged
+with its traceback).
+
+``demo`` and ``paper`` run ``run_bot`` started with ``nursery.start`` in the top nursery, so the
+handle comes back and the health outputs run beside the bot, in the same nursery, ending with it:
+``logs/health.json`` rewritten every status interval, and with ``--health-port`` a loopback
+``GET /health`` (``bot.shell.health_http``). ``watch`` and ``record`` need no strategies: they
+run discovery and the feed only (``run_market_data``). ``replay`` is ``bot.playback``.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
+import tempfile
 import time
 import traceback
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 import trio
 
-from bot.app import VenueUrls, run_bot
+from bot.app import BotHandle, VenueUrls, run_bot
 from bot.core.backoff import Backoff
 from bot.core.money import format_units
+from bot.shell.bus import Bus
 from bot.shell.discovery import ProgressPrinter, discover
+from bot.shell.feed import MarketFeed
+from bot.shell.health_http import encode_health, serve_health, write_health_file
+from bot.shell.recorder import FrameRecorder
 from bot.shell.rest import RestClient
 from bot.shell.signals import cancel_on_signals
+from bot.shell.watch import run_watch
 from bot.sim.venue import open_sim_venue
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Awaitable, Callable
 
     from bot.config import Config, DiscoveryConfig, SimConfig
-    from bot.core.universe import Universe
+    from bot.core.universe import Market, Universe
+    from bot.playback import ReplayResult
 
 EXIT_OK = 0
 EXIT_CRASH = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """Input the operator can fix (a missing file, filters that match nothing): exit 2 with the
+    message, no traceback."""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,10 +105,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--status-interval",
-        type=float,
+        type=_positive,
         default=5.0,
         metavar="S",
-        help="seconds between status lines (default 5)",
+        help="seconds between status lines and logs/health.json rewrites (default 5)",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="answer GET /health with the health figures as JSON on 127.0.0.1:PORT "
+        "(0 picks a free port, printed on stderr; default off)",
     )
 
 
@@ -103,16 +162,55 @@ def demo_discovery(discovery: DiscoveryConfig) -> DiscoveryConfig:
     )
 
 
-def _trio_main(main: Callable[[], Awaitable[None]]) -> int:
+def _trio_main(main: Callable[[], Awaitable[None]], command: str = "polybot") -> int:
     code = EXIT_OK
     try:
         trio.run(main)
     except* KeyboardInterrupt:  # a second Ctrl-C: the hard stop (no return inside except*)
         code = EXIT_INTERRUPTED
+    except* CommandError as group:  # the operator's to fix: the message is enough
+        for error in _leaves(group):
+            print(f"{command}: {error}", file=sys.stderr)
+        code = EXIT_USAGE
     except* Exception as group:  # a crash: the whole tree stopped; say why, exit 1
         traceback.print_exception(group, file=sys.stderr)
         code = EXIT_CRASH
     return code
+
+
+def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    """The exceptions in ``group`` and its nested groups (each nursery level adds one)."""
+    leaves: list[BaseException] = []
+    for error in group.exceptions:
+        leaves.extend(_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])
+    return leaves
+
+
+async def _start_bot(
+    top: trio.Nursery,
+    config: Config,
+    urls: VenueUrls,
+    discovery: DiscoveryConfig,
+    args: argparse.Namespace,
+) -> BotHandle:
+    """``run_bot`` in ``top``, then the health outputs beside it (same nursery, same end)."""
+    handle: BotHandle = await top.start(
+        partial(
+            run_bot,
+            config,
+            urls,
+            discovery=discovery,
+            console=not args.quiet,
+            status_interval_s=args.status_interval,
+        )
+    )
+    await top.start(
+        write_health_file, handle.health, config.log.dir / "health.json", args.status_interval
+    )
+    if args.health_port is not None:
+        port = await top.start(serve_health, handle.health, args.health_port)
+        print(f"health: http://127.0.0.1:{port}/health", file=sys.stderr)
+    return handle
 
 
 async def _run(
@@ -122,13 +220,7 @@ async def _run(
         await top.start(cancel_on_signals, top.cancel_scope)
         if args.duration is not None:
             top.cancel_scope.deadline = trio.current_time() + args.duration
-        await run_bot(
-            config,
-            urls,
-            discovery=discovery,
-            console=not args.quiet,
-            status_interval_s=args.status_interval,
-        )
+        await _start_bot(top, config, urls, discovery, args)
 
 
 async def _demo(
@@ -141,13 +233,9 @@ async def _demo(
         async with open_sim_venue(sim, start_epoch_ms=start_epoch_ms) as venue:
             urls = VenueUrls(venue.gamma_url, venue.clob_url, venue.ws_market_url)
             print(f"sim venue: {venue.gamma_url} {venue.ws_market_url}", file=sys.stderr)
-            await run_bot(
-                config,
-                urls,
-                discovery=demo_discovery(config.discovery),
-                console=not args.quiet,
-                status_interval_s=args.status_interval,
-            )
+            # The venue must outlive the bot: an inner nursery, inside the venue's block.
+            async with trio.open_nursery() as inner:
+                await _start_bot(inner, config, urls, demo_discovery(config.discovery), args)
 
 
 async def _scan(config: Config, use_sim: bool) -> None:
@@ -209,3 +297,351 @@ def format_universe(universe: Universe) -> str:
     for skipped in universe.skipped:
         lines.append(f"skipped: {skipped}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Market data only: polybot watch and polybot record
+
+
+@attrs.frozen
+class MarketData:
+    """What ``run_market_data`` hands back once the feed is live.
+
+    Attributes:
+        universe: Everything discovery found.
+        markets: The markets followed (the first ``markets`` of the universe, or all of them).
+        feed: The running feed (its books, its statistics).
+        bus: Where the feed publishes; subscribe to watch it.
+        urls: Where the venue is (the sim venue's loopback URLs with ``sim``).
+    """
+
+    universe: Universe
+    markets: tuple[Market, ...]
+    feed: MarketFeed
+    bus: Bus[Any]
+    urls: VenueUrls
+
+
+async def run_market_data(
+    config: Config,
+    *,
+    sim: SimConfig | None,
+    keywords: tuple[str, ...] = (),
+    markets: int | None = None,
+    recorder: Callable[[float, str], None] | None = None,
+    task_status: trio.TaskStatus[MarketData] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Discovery and the feed, no strategies, until cancelled; ``task_status.started(data)``.
+
+    Args:
+        config: The configuration (``discovery``, ``feed``, ``venue``).
+        sim: Start the sim venue in process with these settings and use it (relaxed filters, as
+            ``demo``); ``None``: the real venue of ``config.venue`` with ``config.discovery``.
+        keywords: Replace the discovery keywords (any of them in the question, slug, ...).
+        markets: Follow only the first N markets discovered.
+        recorder: The feed's raw-frame callback (``FrameRecorder.offer``).
+
+    Raises:
+        CommandError: Discovery found no market.
+    """
+    async with trio.open_nursery() as nursery:
+        if sim is not None:
+            start_epoch_ms = int(time.time() * 1000)  # the venue's clock starts here
+            venue = await nursery.start(_serve_sim, sim, start_epoch_ms)
+            urls = VenueUrls(venue.gamma_url, venue.clob_url, venue.ws_market_url)
+            discovery = demo_discovery(config.discovery)
+        else:
+            urls = VenueUrls(
+                config.venue.gamma_url, config.venue.clob_url, config.venue.ws_market_url
+            )
+            discovery = config.discovery
+        if keywords:
+            discovery = attrs.evolve(discovery, keywords=keywords)
+        client = httpx.AsyncClient(timeout=config.venue.http_timeout_s)
+        nursery.start_soon(_close_at_exit, client)
+        rest = _rest_client(config, urls, client)
+        progress = ProgressPrinter()
+        universe = await discover(rest, discovery, now=datetime.now(UTC), progress=progress)
+        progress.finish()
+        chosen = universe.markets[:markets] if markets is not None else universe.markets
+        if not chosen:
+            where = "the sim venue" if sim is not None else urls.gamma_url
+            filters = f" matching {list(keywords)}" if keywords else ""
+            raise CommandError(f"discovery found no market{filters} at {where}")
+        bus: Bus[Any] = Bus()
+        feed = MarketFeed(
+            [token for market in chosen for token in market.token_ids],
+            config.feed,
+            ws_url=urls.ws_market_url,
+            rest=rest,
+            bus=bus,
+            rng=random.Random(),
+            recorder=recorder,
+        )
+        await nursery.start(feed.run)
+        task_status.started(MarketData(universe, tuple(chosen), feed, bus, urls))
+
+
+async def _serve_sim(
+    sim: SimConfig, start_epoch_ms: int, *, task_status: trio.TaskStatus[Any]
+) -> None:
+    async with open_sim_venue(sim, start_epoch_ms=start_epoch_ms) as venue:
+        task_status.started(venue)
+        await trio.sleep_forever()
+
+
+async def _close_at_exit(client: httpx.AsyncClient) -> None:
+    try:
+        await trio.sleep_forever()
+    finally:
+        with trio.move_on_after(1, shield=True):
+            await client.aclose()
+
+
+def _rest_client(config: Config, urls: VenueUrls, client: httpx.AsyncClient) -> RestClient:
+    return RestClient(
+        client,
+        gamma_url=urls.gamma_url,
+        clob_url=urls.clob_url,
+        backoff=Backoff(config.feed.reconnect_base_s, config.feed.reconnect_max_s),
+        rng=random.Random(),
+    )
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser, markets_default: int | None) -> None:
+    """``--sim``, ``--seed``, ``--keyword``, ``--markets``, ``--duration``: watch and record."""
+    parser.add_argument(
+        "--sim", action="store_true", help="use the sim venue started in-process (as demo)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="sim venue seed (default: config)")
+    parser.add_argument(
+        "--keyword",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="only markets whose question, slug or event mentions TEXT (repeatable: any of them)",
+    )
+    default = f"default {markets_default}" if markets_default else "default: all discovered"
+    parser.add_argument(
+        "--markets",
+        type=_count,
+        default=markets_default,
+        metavar="N",
+        help=f"follow the first N markets discovery ranks highest ({default})",
+    )
+    parser.add_argument(
+        "--duration",
+        type=_positive,
+        default=None,
+        metavar="S",
+        help="stop by itself after S seconds (default: run until Ctrl-C)",
+    )
+
+
+def _sim_for(args: argparse.Namespace, config: Config) -> SimConfig | None:
+    if not args.sim:
+        return None
+    return config.sim if args.seed is None else attrs.evolve(config.sim, seed=args.seed)
+
+
+def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Live top of book for a few markets: bid, ask, their sizes, the spread, the age of the "
+        "last update and a STALE flag, redrawn in place on a terminal (at most --refresh times "
+        "a second); when stdout is not a terminal, plain snapshot lines every --interval "
+        "seconds. Ctrl-C stops it (exit 0)."
+    )
+    _add_source_arguments(parser, markets_default=5)
+    parser.add_argument(
+        "--refresh",
+        type=_positive,
+        default=4.0,
+        metavar="X",
+        help="at most X terminal redraws per second (default 4)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_positive,
+        default=1.0,
+        metavar="S",
+        help="seconds between snapshot blocks when stdout is not a terminal (default 1)",
+    )
+
+
+def run_watch_command(args: argparse.Namespace, config: Config) -> int:
+    """``polybot watch``: the top of book of a few markets, live."""
+    return _trio_main(partial(_watch, config, args), "polybot watch")
+
+
+async def _watch(config: Config, args: argparse.Namespace) -> None:
+    out = sys.stdout
+    async with trio.open_nursery() as top:
+        await top.start(cancel_on_signals, top.cancel_scope)
+        if args.duration is not None:
+            top.cancel_scope.deadline = trio.current_time() + args.duration
+        data: MarketData = await top.start(
+            partial(
+                run_market_data,
+                config,
+                sim=_sim_for(args, config),
+                keywords=tuple(args.keyword),
+                markets=args.markets,
+            )
+        )
+        subscription = data.bus.subscribe("watch", max_pending=10_000)
+        await top.start(
+            partial(
+                run_watch,
+                data.markets,
+                subscription,
+                out,
+                tty=out.isatty(),
+                max_redraws_per_s=args.refresh,
+                snapshot_interval_s=args.interval,
+            )
+        )
+
+
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Record the market channel: discovery and the feed (live, or --sim), every raw frame "
+        "with its receive time written to FILE as gzip JSON lines ({t_ms, frame}), the format "
+        "polybot replay and polybot sim --replay read. Frames are written off the event loop; "
+        "if the disk falls behind, frames are dropped and the count is printed. Ctrl-C or "
+        "--duration stops it; the file is flushed and closed either way."
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the recording to write"
+    )
+    _add_source_arguments(parser, markets_default=None)
+
+
+def run_record(args: argparse.Namespace, config: Config) -> int:
+    """``polybot record --out FILE``: write every received frame to a replayable recording."""
+    out: Path = args.out
+    if not out.parent.is_dir():
+        print(f"polybot record: --out: no such directory: {out.parent}", file=sys.stderr)
+        return EXIT_USAGE
+    return _trio_main(partial(_record, config, args, out), "polybot record")
+
+
+async def _record(config: Config, args: argparse.Namespace, out: Path) -> None:
+    recorder = FrameRecorder(
+        out,
+        epoch_ms=int(time.time() * 1000),
+        trio_now=trio.current_time(),
+        final_flush_timeout_s=config.shutdown.grace_s,
+    )
+    async with trio.open_nursery() as top:
+        # The writer outlives the feed: it ends on close(), after the last frame was offered.
+        await top.start(recorder.run)
+        try:
+            async with trio.open_nursery() as app:
+                await app.start(cancel_on_signals, app.cancel_scope)
+                if args.duration is not None:
+                    app.cancel_scope.deadline = trio.current_time() + args.duration
+                data: MarketData = await app.start(
+                    partial(
+                        run_market_data,
+                        config,
+                        sim=_sim_for(args, config),
+                        keywords=tuple(args.keyword),
+                        markets=args.markets,
+                        recorder=recorder.offer,
+                    )
+                )
+                print(
+                    f"recording {len(data.markets)} markets "
+                    f"({len(data.markets) * 2} tokens) from {data.urls.ws_market_url} to {out}",
+                    file=sys.stderr,
+                )
+        finally:
+            recorder.close()
+    stats = recorder.statistics()
+    line = f"recorded {stats.written} frames to {out}"
+    if stats.dropped:
+        line += f"; {stats.dropped} frames DROPPED (the disk fell behind): the recording has gaps"
+    print(line)
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run the whole bot (feed, books, bus, strategies, paper execution) on a recording: the "
+        "frames are served over the market WebSocket from 127.0.0.1, REST discovery answers "
+        "with the recorded markets (the sim venue, in-process), and the bot stops when the "
+        "recording is done, printing the final health summary."
+    )
+    parser.add_argument("file", type=Path, metavar="FILE", help="a recording (polybot record)")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        metavar="X",
+        help="replay X times real speed (default 1: real time)",
+    )
+    pace.add_argument(
+        "--max", action="store_true", help="replay as fast as the bot reads the frames"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="sim seed a --sim recording was made with (default: config); finds its universe",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the final health figures as JSON instead"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no human log lines on stderr (the log file stays)"
+    )
+
+
+def run_replay(args: argparse.Namespace, config: Config) -> int:
+    """``polybot replay FILE``: the whole bot on a recording, then its health summary."""
+    path: Path = args.file
+    if not path.is_file():
+        print(f"polybot replay: no such file: {path}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.seed is not None:
+        config = attrs.evolve(config, sim=attrs.evolve(config.sim, seed=args.seed))
+    # A fresh journal per replay: it neither resumes nor pollutes a paper run's positions.
+    with tempfile.TemporaryDirectory(prefix="polybot-replay-") as scratch:
+        journal = Path(scratch) / "journal.sqlite"
+        return _trio_main(partial(_replay, config, args, path, journal), "polybot replay")
+
+
+async def _replay(config: Config, args: argparse.Namespace, path: Path, journal: Path) -> None:
+    # Imported here: bot.playback imports this module (demo_discovery).
+    from bot.playback import NothingToReplay, replay_recording, summary_lines
+    from bot.sim.replay import read_recording
+
+    try:
+        frames = await trio.to_thread.run_sync(read_recording, path)
+    except (OSError, EOFError, ValueError) as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from exc
+    if not frames:
+        raise CommandError(f"{path} holds no frames")
+    # A list, not a variable set in the nursery: a Ctrl-C leaves it empty, and mypy cannot see
+    # that an assignment inside a cancellable block may never happen.
+    results: list[ReplayResult] = []
+    async with trio.open_nursery() as top:
+        await top.start(cancel_on_signals, top.cancel_scope)
+        try:
+            result = await replay_recording(
+                config,
+                frames,
+                speed=None if args.max else args.speed,
+                journal_path=journal,
+                console=not args.quiet,
+            )
+        except NothingToReplay as exc:
+            raise CommandError(str(exc)) from exc
+        results.append(result)
+        top.cancel_scope.cancel(reason="replay finished")
+    if not results:
+        print("replay interrupted before the end of the recording", file=sys.stderr)
+    elif args.json:
+        print(encode_health(results[0].health).decode())
+    else:
+        print("\n".join(summary_lines(results[0])))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -147,3 +148,90 @@ def test_subprocess_exit_codes_and_no_secret_leak(tmp_path: Path) -> None:
     for result in (ok, bad):
         assert API_SECRET not in result.stdout + result.stderr
         assert PRIVATE_KEY not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        ("watch", ["--sim", "--markets", "--keyword", "--duration", "--refresh", "--interval"]),
+        ("record", ["--out", "--sim", "--markets", "--keyword", "--duration"]),
+        ("replay", ["FILE", "--speed", "--max", "--json", "--seed"]),
+        ("demo", ["--health-port", "--status-interval", "--duration"]),
+        ("paper", ["--health-port"]),
+    ],
+)
+@pytest.mark.usefixtures("clean_env")
+def test_operator_commands_document_their_options(
+    command: str, flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "--help"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: polybot {command}")
+    for flag in flags:
+        assert flag in out, flag
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["watch", "--markets", "0"], "--markets: expected an integer >= 1, got 0"),
+        (["watch", "--refresh", "-1"], "--refresh: expected a number > 0, got '-1'"),
+        (["demo", "--health-port", "70000"], "--health-port: expected a port from 0 to 65535"),
+        (["paper", "--health-port", "http"], "--health-port: expected a port number, got 'http'"),
+        (["record"], "the following arguments are required: --out"),
+        (["replay", "x.gz", "--speed", "2", "--max"], "--max: not allowed with argument --speed"),
+        (["replay"], "the following arguments are required: FILE"),
+    ],
+)
+@pytest.mark.usefixtures("clean_env")
+def test_operator_command_usage_errors_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == EXIT_CONFIG
+    assert message in capsys.readouterr().err
+
+
+def test_record_into_a_missing_directory_exits_2(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["record", "--sim", "--out", str(clean_env / "nope" / "x.gz")]) == EXIT_CONFIG
+    assert f"--out: no such directory: {clean_env / 'nope'}" in capsys.readouterr().err
+
+
+def test_watch_on_the_sim_prints_rows_for_the_chosen_markets(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (clean_env / "config.toml").write_text(
+        "[sim]\nbinary_markets = 3\ntemperature_events = 1\nelection_events = 0\n"
+    )
+    argv = ["watch", "--sim", "--keyword", "temperature", "--markets", "3", "--duration", "2"]
+    assert main(argv) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines, "nothing printed"
+    assert all(line.startswith("t=") for line in lines)  # not a terminal: plain snapshots
+    headers = [i for i, line in enumerate(lines) if line.split()[1:3] == ["market", "bid"]]
+    assert len(headers) >= 2  # at least two snapshot blocks in 2 s
+    rows = [line for line in lines if "[Yes]" in line]
+    assert len(rows) == 3 * len(headers)  # three markets per block, no more
+    for row in rows:
+        assert "temperature" in row.lower()
+    cells = [re.split(r"\s{2,}", row.strip()) for row in rows]
+    assert len({cell[1] for cell in cells}) == 3  # three distinct markets
+    for cell in cells[-3:]:  # the books arrived: a price on at least one side, and an age
+        _stamp, _label, bid, _bid_size, ask, _ask_size, _spread, age, *_flag = cell
+        assert bid.startswith("0.") or ask.startswith("0."), cell
+        assert age.endswith("s"), cell
+
+
+def test_watch_with_filters_that_match_nothing_exits_2_with_the_reason(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (clean_env / "config.toml").write_text("[sim]\nbinary_markets = 2\n")
+    argv = ["watch", "--sim", "--keyword", "no-such-market-anywhere", "--duration", "20"]
+    assert main(argv) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert (
+        "polybot watch: discovery found no market matching ['no-such-market-anywhere'] "
+        "at the sim venue"
+    ) in err
+    assert "Traceback" not in err

@@ -8,9 +8,11 @@ trades with ``now``/``ts_ms`` and journals what comes out (``EngineOutput``).
 * ``Cancel`` / ``CancelAll``: only the strategy's own open orders.
 * ``Basket``: every leg must be FOK or FAK. All legs are risk-checked first, together (their
   exposure adds up): one refusal refuses the basket, so no leg goes out alone. Then the legs go
-  out; if they did not all fill the same size, the surplus of each leg over the complete sets is
-  *leg risk*: with ``unwind`` it is sold back at market at once (a FAK sell down to the tick), and
-  a ``basket.partial`` decision records what was filled, unwound, and what that cost.
+  out in order; a leg that fills nothing stops the rest (no set can be completed, so sending them
+  would only add leg risk), and a FAK leg after a partial one asks only for the sets still
+  possible. If the legs did not all fill the same size, the surplus of each leg over the complete
+  sets is *leg risk*: with ``unwind`` it is sold back at market at once (a FAK sell down to the
+  tick), and a ``basket.partial`` decision records what was filled, unwound, and what that cost.
 * The kill switch: ``check_loss`` computes the day's PnL (marks at the mid) and, when it reaches
   the limit, trips the gate and cancels every resting order.
 
@@ -281,12 +283,18 @@ class Engine:
             positions[leg.token_id] = position + (leg.size if leg.side is Side.BUY else -leg.size)
         out = EngineOutput()
         filled: list[tuple[Place, int]] = []
+        sets = min(leg.size for leg in basket.legs)
         for leg in basket.legs:
+            if sets == 0:  # a leg got nothing: no set can be completed, stop adding leg risk
+                filled.append((leg, 0))
+                continue
+            # A FAK leg after a partial one asks only for the sets the basket can still make.
+            send = leg if leg.order_type is OrderType.FOK else attrs.evolve(leg, size=sets)
             before = len(out.events)
-            out.extend(self._send(strategy, leg, now, ts_ms, basket=basket.key))
+            out.extend(self._send(strategy, send, now, ts_ms, basket=basket.key))
             size = sum(e.size for e in out.events[before:] if isinstance(e, Fill))
             filled.append((leg, size))
-        sets = min(size for _, size in filled)
+            sets = min(sets, size)
         if all(size == sets for _, size in filled):
             return out
         unwound: list[str] = []

@@ -319,7 +319,7 @@ class Context:
     stale: Collection[str]
 
     def usable(self, token_id: str) -> BookView | None:
-        """The token's view if it exists and is fresh, else ``None`` (never trade on a stale book)."""
+        """The token's view if it exists and is fresh, else ``None`` (never trade stale books)."""
         view = self.books.get(token_id)
         if view is None or view.stale or token_id in self.stale:
             return None

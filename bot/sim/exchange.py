@@ -198,8 +198,10 @@ class FlowConfig:
     book_after_trade: bool = False
     opportunity_rate: float = 0.05
     opportunity_lifetime_ms: int = 2_000
-    complement_edge_ticks: tuple[int, int] = attrs.field(default=(1, 3), validator=_range)
-    neg_risk_edge: tuple[int, int] = attrs.field(default=(5_000, 20_000), validator=_range)
+    # Wide enough that some edges survive taker fees (up to ~0.0125 per leg at 0.05 and p = 0.5,
+    # PROTOCOL.md 7.1) and some do not: the strategies must tell them apart.
+    complement_edge_ticks: tuple[int, int] = attrs.field(default=(1, 8), validator=_range)
+    neg_risk_edge: tuple[int, int] = attrs.field(default=(5_000, 60_000), validator=_range)
     mispricing_edge: tuple[int, int] = attrs.field(default=(50_000, 150_000), validator=_range)
     opportunity_size: tuple[int, int] = attrs.field(
         default=(20_000_000, 500_000_000), validator=_range

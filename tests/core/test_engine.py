@@ -282,3 +282,20 @@ def test_the_kill_switch_cancels_resting_orders_and_refuses_new_ones() -> None:
         "taker", [Place("n", Side.BUY, 480_000, 10 * ONE, OrderType.FAK)], 3.0, 3_000
     )
     assert refused.rejections[0].reason.startswith("kill switch")
+
+
+def test_a_leg_that_fills_nothing_stops_the_basket() -> None:
+    venue = Script(fills={"y": 0})
+    out = engine(venue, VIEWS).submit("arb", [Basket("0xa", legs(), edge=1)], 0.0, 0)
+    assert [o.token_id for o in venue.submitted] == ["y"]  # the NO leg never went out
+    assert out.decisions == []  # nothing filled: no leg risk
+
+
+def test_a_fak_leg_after_a_partial_one_asks_only_for_the_sets_still_possible() -> None:
+    venue = Script(fills={"y": 6 * ONE})
+    eng = engine(venue, VIEWS)
+    out = eng.submit("arb", [Basket("0xa", legs(OrderType.FAK), edge=1)], 0.0, 0)
+    sent = [(o.token_id, o.size) for o in venue.submitted]
+    assert sent == [("y", 10 * ONE), ("n", 6 * ONE)]
+    assert out.decisions == []  # 6 complete sets, nothing to unwind
+    assert (eng.ledger.position("y"), eng.ledger.position("n")) == (6 * ONE, 6 * ONE)

@@ -30,6 +30,7 @@ def small_config(tmp_path: Path) -> Config:
         cfg,
         sim=attrs.evolve(cfg.sim, binary_markets=10, opportunity_rate=2.0, events_per_second=300),
         log=attrs.evolve(cfg.log, dir=tmp_path, level=LogLevel.INFO),
+        execution=attrs.evolve(cfg.execution, journal=tmp_path / "journal.sqlite"),
     )
 
 

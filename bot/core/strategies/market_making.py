@@ -75,8 +75,11 @@ PENDING_TIMEOUT_S: Final = 2.0
 """How long a placed quote is treated as in flight before it shows up in ``ctx.orders``.
 
 The strategy's intents reach the execution task through a channel, so the next book update can
-arrive before the engine has taken the order; without this the quote would be placed twice. A
-refusal by risk is not reported back to the strategy, so the wait has to end by itself."""
+arrive before the engine has taken the order; without this the quote would be placed twice. The
+wait also ends by itself, so a quote lost on the way is placed again."""
+
+REJECT_RETRY_S: Final = 0.5
+"""After a refusal, wait this long before placing the quote again."""
 
 _TAGS: Final = (BID_TAG, ASK_TAG)
 
@@ -432,16 +435,17 @@ class MarketMaker(Strategy):
             self._cancelling.discard(event.order_id)
             state = self._by_token.get(event.token_id)
             if state is not None:
-                # A quote refused by the venue (a post-only that would cross) is placed again at
-                # the next update instead of waiting out the pending timeout.
+                # A quote refused (a post-only that would cross, a risk limit) is placed again
+                # after REJECT_RETRY_S instead of waiting out the whole pending timeout; not at
+                # once, which would turn a standing refusal into a storm of orders.
+                side, price = event.side, event.price
+                if event.token_id == state.no:  # a NO bid is our YES ask at 1 - price
+                    side, price = Side.SELL, ONE - price
                 for tag, pending in list(state.pending.items()):
                     quote = pending.quote
-                    if (quote.side, quote.price, quote.size) == (
-                        event.side,
-                        event.price,
-                        event.size,
-                    ):
-                        del state.pending[tag]
+                    if (quote.side, quote.price, quote.size) == (side, price, event.size):
+                        retry_at = ctx.now + REJECT_RETRY_S - self._pending_timeout_s
+                        state.pending[tag] = _Pending(quote, min(pending.since, retry_at))
         return actions
 
     # --- quoting

@@ -488,16 +488,31 @@ def test_a_quote_that_never_lands_is_placed_again_after_the_timeout() -> None:
     assert prices(again) == (u("0.50"), u("0.54"))
 
 
-def test_a_rejected_quote_is_placed_again_at_the_next_update() -> None:
+def test_a_rejected_quote_is_placed_again_soon_but_not_at_once() -> None:
     strategy = maker()
     strategy.on_books(ctx(view("0.50", "0.54"), now=100.0), [YES])
     rejected = OrderUpdate(
         "o9", NAME, YES, Side.BUY, u("0.50"), u("20"), 0, OrderStatus.REJECTED, "crosses book"
     )
     assert strategy.on_event(ctx(now=100.1), rejected) == []
-    assert prices(strategy.on_books(ctx(view("0.50", "0.54"), now=100.2), [YES])) == (
+    # Not at once: a standing refusal (a risk limit) must not become a storm of orders.
+    assert strategy.on_books(ctx(view("0.50", "0.54"), now=100.2), [YES]) == []
+    assert prices(strategy.on_books(ctx(view("0.50", "0.54"), now=100.6), [YES])) == (
         u("0.50"),
         None,
+    )
+
+
+def test_a_rejected_no_bid_is_matched_to_the_ask_it_stands_for() -> None:
+    strategy = maker()
+    strategy.on_books(ctx(view("0.50", "0.54"), now=100.0), [YES])
+    rejected = OrderUpdate(
+        "o9", NAME, NO, Side.BUY, u("0.46"), u("20"), 0, OrderStatus.REJECTED, "order rate"
+    )
+    strategy.on_event(ctx(now=100.1), rejected)
+    assert prices(strategy.on_books(ctx(view("0.50", "0.54"), now=100.6), [YES])) == (
+        None,
+        u("0.54"),
     )
 
 
