@@ -20,7 +20,7 @@ import trio
 
 from bot.app import BotHandle, VenueUrls, run_bot
 from bot.config import Config, LogLevel
-from bot.core.money import ONE
+from bot.core.money import ONE, from_decimal, notional_units, taker_fee_units
 from bot.report import build_report
 from bot.runtime_cli import demo_discovery
 from bot.shell.journal import open_journal
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bot.core.trading import Fill
+    from bot.core.wire.market_events import Level
 
 START_MS = 1_790_000_000_000
 WAIT = 10.0
@@ -52,7 +53,8 @@ def trading_config(tmp_path: Path, *, enable: set[str], **sim: Any) -> Config:
         **{
             "binary_markets": 6,
             "temperature_events": 0,
-            "election_events": 1,
+            "election_events": 2,
+            "opportunity_lifetime_ms": 400,
             "events_per_second": 100,
             "opportunity_rate": 0.0,
             **sim,
@@ -107,37 +109,97 @@ async def journal_fills(path: Path) -> list[Fill]:
 # --- 1. arbitrage on paper ----------------------------------------------------------------------
 
 
+def edge_after_fees(handle: BotHandle, opportunity: Opportunity) -> int:
+    """Profit per share set after taker fees, micro-units (fees per share, PROTOCOL.md 7.1)."""
+    fees = sum(
+        taker_fee_units(ONE, price, handle.universe.market_for_token(token).fee_rate)
+        for token, price in zip(opportunity.token_ids, opportunity.prices, strict=True)
+    )
+    return opportunity.edge - fees
+
+
 async def test_arbitrage_captures_injected_edges_and_the_report_pnl_matches(tmp_path: Path) -> None:
     cfg = trading_config(tmp_path, enable={"complement_arb", "neg_risk_arb"})
-    injected: list[Opportunity] = []
+    min_edge = from_decimal(cfg.strategies.complement_arb.min_edge)
+    # Each capture: the opportunity, the range of its fills, and the venue's true asks of every
+    # leg right after the injection (what a real taker would have walked).
+    captured: list[tuple[Opportunity, int, int, dict[str, list[Level]]]] = []
+    skipped = 0
     async with (
         open_sim_venue(cfg.sim, start_epoch_ms=START_MS) as venue,
         running_bot(cfg, venue) as handle,
     ):
         stats = handle.execution
         await trio.sleep(0.5)  # every book fresh
-        for kind in [OpportunityKind.COMPLEMENT, OpportunityKind.NEG_RISK] * 2:
-            target = stats.fills
-            injected.append(await venue.inject(kind))
-            target += len(injected[-1].token_ids)
-            await wait_for(lambda: stats.fills >= target)  # noqa: B023 -- read at once
-            await trio.sleep(0.2)
+        kinds = [OpportunityKind.COMPLEMENT, OpportunityKind.NEG_RISK] * 6
+        for kind in kinds:
+            if sum(c[0].kind is kind for c in captured) >= 2:
+                continue
+            before = stats.fills
+            opportunity = await venue.inject(kind)
+            asks = {t: list(venue.exchange.book(t).asks()) for t in opportunity.token_ids}
+            net = edge_after_fees(handle, opportunity)
+            if net >= min_edge + 2_000:  # clearly worth it: it must be taken
+                await wait_for(lambda: stats.fills >= before + len(opportunity.token_ids))  # noqa: B023
+                await trio.sleep(0.2)
+                captured.append((opportunity, before, stats.fills, asks))
+            elif net < min_edge - 2_000:  # the fees eat it: it must be left alone
+                skipped += 1
+                await trio.sleep(0.5)
+                assert stats.fills == before, f"traded {opportunity} worth {net} after fees"
+            else:  # too close to call with per-level rounding: not asserted either way
+                await trio.sleep(0.5)
+                if stats.fills > before:
+                    captured.append((opportunity, before, stats.fills, asks))
+            await trio.sleep(0.5)  # the competitor takes it (lifetime 0.4 s): markets unlock
+    assert {c[0].kind for c in captured} == {
+        OpportunityKind.COMPLEMENT,
+        OpportunityKind.NEG_RISK,
+    }
     fills = await journal_fills(cfg.execution.journal)
-    assert fills, "no fills"
-    expected_edge = 0
-    for opportunity in injected:
-        taken = [f for f in fills if f.token_id in opportunity.token_ids]
+    expected = 0
+    end = 0
+    for opportunity, first, end, asks in captured:
+        taken = fills[first:end]
+        assert {f.token_id for f in taken} == set(opportunity.token_ids)
         by_token = {t: sum(f.size for f in taken if f.token_id == t) for t in opportunity.token_ids}
         sets = min(by_token.values())
-        assert sets > 0, f"{opportunity.kind} not captured"
         assert set(by_token.values()) == {sets}, by_token  # every leg the same size: no leg risk
-        assert sets <= opportunity.size
-        for fill in taken:  # bought at the planted prices
-            assert fill.price == opportunity.prices[opportunity.token_ids.index(fill.token_id)]
-        expected_edge += sets * opportunity.edge // ONE
-    fees = sum(f.fee for f in fills)
-    assert fees > 0  # the sim's markets charge taker fees
+        # The injected edge: ONE per set, less what walking the venue's true books costs, less
+        # the fees those matches pay.
+        cost = sum(walk_cost(asks[token], sets) for token in opportunity.token_ids)
+        fees = sum(
+            walk_fees(asks[t], sets, handle.universe.market_for_token(t).fee_rate)
+            for t in opportunity.token_ids
+        )
+        assert sum(f.fee for f in taken) == fees
+        expected += sets - cost - fees
+    assert end == len(fills)  # nothing else traded
+    assert len({f.fill_id for f in fills}) == len(fills)
     report = build_report(cfg.execution.journal)
     arb_pnl = sum(row.pnl for row in report.strategies)
-    assert arb_pnl == expected_edge - fees
-    assert report.fees == fees
+    assert arb_pnl == expected  # to the micro-dollar, so certainly to the cent
+    assert report.fees == sum(f.fee for f in fills)
+
+
+def walk_cost(asks: list[Level], size: int) -> int:
+    """What buying ``size`` from ``asks`` costs, each level's notional rounded up (per match)."""
+    cost = 0
+    for level in asks:
+        take = min(size, level.size)
+        cost += notional_units(level.price, take, round_up=True)
+        size -= take
+        if size == 0:
+            return cost
+    raise AssertionError("the venue's book was thinner than what was bought")
+
+
+def walk_fees(asks: list[Level], size: int, rate: int) -> int:
+    fees = 0
+    for level in asks:
+        take = min(size, level.size)
+        fees += taker_fee_units(take, level.price, rate)
+        size -= take
+        if size == 0:
+            break
+    return fees
