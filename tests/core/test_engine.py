@@ -157,6 +157,9 @@ class Book:
     def position(self, token_id: str) -> int:
         return self.held.get(token_id, 0)
 
+    def position_of(self, strategy: str, token_id: str) -> int:
+        return self.held.get(token_id, 0)
+
     def exposure(self) -> int:
         return 0
 

@@ -12,6 +12,7 @@ Real sockets, so the real clock with short timeouts (as ``test_feed_scenarios``)
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -203,3 +204,67 @@ def walk_fees(asks: list[Level], size: int, rate: int) -> int:
         if size == 0:
             break
     return fees
+
+
+# --- 2. market making ---------------------------------------------------------------------------
+
+
+async def test_market_making_keeps_inventory_in_limit_and_pulls_quotes_while_frozen(
+    tmp_path: Path,
+) -> None:
+    cfg = trading_config(tmp_path, enable={"market_making"}, events_per_second=400)
+    mm = attrs.evolve(
+        cfg.strategies.market_making,
+        quote_size=Decimal(10),
+        inventory_limit=Decimal(20),
+        half_spread_ticks=1,
+        max_markets=4,
+    )
+    cfg = attrs.evolve(cfg, strategies=attrs.evolve(cfg.strategies, market_making=mm))
+    limit = from_decimal(mm.inventory_limit)
+    worst = 0
+    async with (
+        open_sim_venue(cfg.sim, start_epoch_ms=START_MS) as venue,
+        running_bot(cfg, venue) as handle,
+    ):
+        engine = handle.engine
+        markets = handle.universe.binary_markets()[: mm.max_markets]
+
+        def exposure() -> int:
+            ledger = engine.ledger
+            return max(
+                abs(
+                    ledger.position_of("market_making", m.yes.token_id)
+                    - ledger.position_of("market_making", m.no.token_id)
+                )
+                for m in markets
+            )
+
+        def quotes() -> int:
+            return len(engine.open_orders("market_making"))
+
+        await wait_for(lambda: quotes() >= 2 * len(markets))
+        with trio.move_on_after(4.0):
+            while True:
+                worst = max(worst, exposure())
+                await trio.sleep(0.01)
+        fills = handle.execution.fills
+        # Frozen: PONGs still come, market data stops. The watchdog marks the books stale and
+        # every quote is pulled within its window.
+        venue.faults.silent = True
+        frozen_at = trio.current_time()
+        await wait_for(lambda: quotes() == 0)
+        assert trio.current_time() - frozen_at < cfg.feed.silence_timeout_s + 1.0
+        await trio.sleep(0.3)
+        assert quotes() == 0  # no quoting while frozen
+        venue.faults.silent = False
+        await wait_for(lambda: quotes() >= 2 * len(markets))  # quoting again once fresh
+    assert fills > 0, "no quote was ever filled: the scenario proves nothing"
+    assert worst <= limit
+    decisions = [r for r in await journal_decisions(cfg.execution.journal)]
+    assert any(d.kind == "quotes.pulled" and "stale" in d.detail["reason"] for d in decisions)
+
+
+async def journal_decisions(path: Path) -> list[Any]:
+    async with open_journal(path) as journal:
+        return list(await journal.load_decisions())
