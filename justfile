@@ -63,3 +63,7 @@ record *args:
 # Run the whole bot on a recording (--speed X or --max) and print its health summary.
 replay *args:
     {{python}} -m bot replay "$@"
+
+# PnL by strategy and market, fees, hit rate, drawdown; writes the equity curve PNG.
+report *args:
+    {{python}} -m bot report "$@"

@@ -50,7 +50,7 @@ from bot.core.strategies.forecast import ForecastTaker
 from bot.core.strategies.market_making import MarketMaker
 from bot.shell.bus import Bus
 from bot.shell.discovery import ProgressPrinter, discover
-from bot.shell.execution import Execution, ExecutionStats
+from bot.shell.execution import RESOLVED, Execution, ExecutionStats
 from bot.shell.feed import MarketFeed
 from bot.shell.forecast import (
     OpenMeteoProvider,
@@ -277,14 +277,7 @@ async def _start_app(
     await app.start(feed.run, name="feed")
 
     # Execution: one engine owns orders and positions; the journal gives back the last run's.
-    portfolio = Portfolio()
-    resumed = 0
-    for fill in await journal.load_fills():
-        resumed += portfolio.apply(fill)
-    if resumed:
-        logger.info(
-            "resumed {} fills from the journal: {} positions", resumed, len(portfolio.positions())
-        )
+    portfolio = await resume(journal)
     fee_rates = {t: m.fee_rate for m in universe.markets for t in m.token_ids}
     # Ids unique across runs: the journal keys fills by id, and a restart must not collide.
     run = f"paper-{time.time_ns() // 1_000_000:x}"
@@ -377,6 +370,23 @@ async def _start_app(
     )
     logger.info("polybot running: {} tokens, feed ready", len(universe.token_ids()))
     return handle
+
+
+async def resume(journal: Journal) -> Portfolio:
+    """The portfolio the journal holds: every fill replayed, then every settlement."""
+    portfolio = Portfolio()
+    resumed = sum(portfolio.apply(fill) for fill in await journal.load_fills())
+    for record in await journal.load_decisions():
+        if record.kind == RESOLVED:
+            winner = record.detail.get("winner") or None
+            portfolio.resolve(record.key, winner, record.detail["tokens"].split(","))
+    if resumed:
+        logger.info(
+            "resumed {} fills from the journal: {} open positions",
+            resumed,
+            len(portfolio.positions()),
+        )
+    return portfolio
 
 
 async def _close_at_exit(client: httpx.AsyncClient) -> None:

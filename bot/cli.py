@@ -268,6 +268,18 @@ def _lazy(name: str) -> Callable[..., Any]:
     return call
 
 
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    from bot.report import add_report_arguments
+
+    add_report_arguments(parser)
+
+
+def _run_report(args: argparse.Namespace, config: Config) -> int:
+    from bot.report import run_report
+
+    return run_report(args, config)
+
+
 COMMANDS: Final[Mapping[str, Command]] = {
     "config": Command(
         help="print the effective configuration (secrets redacted) or its errors",
@@ -308,6 +320,11 @@ COMMANDS: Final[Mapping[str, Command]] = {
         help="run the whole bot on a recording and print its final health summary",
         add_arguments=_lazy("add_replay_arguments"),
         run=_lazy("run_replay"),
+    ),
+    "report": Command(
+        help="PnL by strategy and market, fees, hit rate, drawdown; equity curve as a PNG",
+        add_arguments=_add_report_arguments,
+        run=_run_report,
     ),
 }
 

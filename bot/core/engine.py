@@ -89,6 +89,10 @@ class Ledger(Protocol):
 
     def positions(self) -> Mapping[tuple[str, str], int]: ...
 
+    def resolve(
+        self, condition_id: str, winning_token: str | None, token_ids: Collection[str]
+    ) -> int: ...
+
 
 @attrs.frozen
 class Rejection:
@@ -186,10 +190,19 @@ class Engine:
             if isinstance(intent, Place):
                 out.extend(self._place(strategy, intent, now, ts_ms))
             elif isinstance(intent, Cancel):
-                order = self.open_orders(strategy).get(intent.order_id)
+                order = self._orders.get(intent.order_id)
                 if order is None:
+                    # Filled or cancelled meanwhile: the ordinary race between a strategy's
+                    # view and the venue. Nothing to do; its OrderUpdate is on its way.
+                    continue
+                if order.strategy != strategy:
                     out.rejections.append(
-                        Rejection(strategy, intent, f"no open order {intent.order_id}", now)
+                        Rejection(
+                            strategy,
+                            intent,
+                            f"order {intent.order_id} belongs to {order.strategy}",
+                            now,
+                        )
                     )
                 else:
                     out.extend(self._absorb(self.venue.cancel(order.id, now, "canceled"), now))

@@ -25,6 +25,7 @@ import attrs
 import trio
 from loguru import logger
 
+from bot.core.engine import EngineOutput
 from bot.core.money import format_units
 from bot.core.trading import Decision, Fill, OrderStatus, OrderUpdate, Place
 from bot.core.wire.market_events import LastTradePrice, MarketResolved
@@ -33,10 +34,14 @@ from bot.shell.feed_events import TokenFresh, TokenStale
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from bot.core.engine import Engine, EngineOutput, Rejection
+    from bot.core.engine import Engine, Rejection
     from bot.shell.bus import Subscription
     from bot.shell.logsink import LogChannel
     from bot.shell.runner import Submission
+
+
+RESOLVED = "market.resolved"
+"""The decision kind that records a settlement (replayed at start by ``resume``)."""
 
 
 class JournalSink(Protocol):
@@ -125,8 +130,7 @@ class Execution:
                 elif isinstance(event, TokenFresh):
                     engine.stale.discard(event.asset_id)
                 elif isinstance(event, MarketResolved):
-                    for token in event.assets_ids:
-                        await self._emit(engine.cancel_all(None, token, now, "market_resolved"))
+                    await self._resolved(event, now)
             if delivery.resync is not None:
                 self.stats.market_resyncs += 1
                 logger.warning(
@@ -135,6 +139,26 @@ class Execution:
                 )
             for update in delivery.books.values():
                 await self._emit(engine.on_book(update.view, now, ts_ms))
+
+    async def _resolved(self, event: MarketResolved, now: float) -> None:
+        """Cancel what rests on a resolved market and settle its positions (journaled, so a
+        restart settles them again after replaying the fills)."""
+        for token in event.assets_ids:
+            await self._emit(self.engine.cancel_all(None, token, now, "market_resolved"))
+        paid = self.engine.ledger.resolve(
+            event.market, event.winning_asset_id or None, event.assets_ids
+        )
+        decision = Decision(
+            "execution",
+            RESOLVED,
+            event.market,
+            {
+                "winner": event.winning_asset_id,
+                "tokens": ",".join(event.assets_ids),
+                "paid": format_units(paid),
+            },
+        )
+        await self._emit(EngineOutput(decisions=[decision]))
 
     async def _risk_clock(self) -> None:
         while True:

@@ -20,10 +20,9 @@ import attrs
 import pytest
 import trio
 
-from bot.app import BotHandle, VenueUrls, run_bot
+from bot.app import BotHandle, VenueUrls, resume, run_bot
 from bot.config import Config, LogLevel
 from bot.core.money import ONE, from_decimal, notional_units, taker_fee_units
-from bot.core.portfolio import Portfolio
 from bot.report import build_report
 from bot.runtime_cli import demo_discovery
 from bot.shell.journal import open_journal
@@ -279,7 +278,7 @@ class Crash(Exception):
     """Stands for anything that kills the process's task tree."""
 
 
-async def capture_one(venue: SimVenue, handle: BotHandle, min_edge: int) -> None:
+async def capture_one(venue: SimVenue, handle: BotHandle, min_edge: int) -> Opportunity:
     """Inject complement opportunities until one worth taking is taken."""
     stats = handle.execution
     for _ in range(20):
@@ -287,7 +286,7 @@ async def capture_one(venue: SimVenue, handle: BotHandle, min_edge: int) -> None
         opportunity = await venue.inject(OpportunityKind.COMPLEMENT)
         if edge_after_fees(handle, opportunity) >= min_edge + 2_000:
             await wait_for(lambda: stats.fills >= before + 2)  # noqa: B023
-            return
+            return opportunity
         await trio.sleep(0.5)
     raise AssertionError("no opportunity worth taking in 20 tries")
 
@@ -311,13 +310,22 @@ async def test_a_restart_after_a_crash_resumes_positions_with_no_fill_lost_or_do
             # Resumed: the same positions as before the crash, from the journal alone.
             assert dict(handle.engine.ledger.positions()) == first_positions
             await trio.sleep(0.5)
-            await capture_one(venue, handle, min_edge)
+            second = await capture_one(venue, handle, min_edge)
             await trio.sleep(0.3)
+            # The market resolves: its positions are settled at 1/0 and leave the book.
+            (condition,) = second.condition_ids
+            held = handle.engine.ledger.positions
+
+            def settled() -> bool:
+                return not any(token in second.token_ids for _, token in held())
+
+            assert not settled()
+            await venue.resolve(condition, second.token_ids[0])
+            await wait_for(settled)
             final_positions = dict(handle.engine.ledger.positions())
     fills = await journal_fills(cfg.execution.journal)
     assert len({f.fill_id for f in fills}) == len(fills)  # no fill doubled
     assert {f.fill_id for f in journaled} <= {f.fill_id for f in fills}  # none lost
-    rebuilt = Portfolio()
-    for fill in fills:
-        rebuilt.apply(fill)
+    async with open_journal(cfg.execution.journal) as journal:
+        rebuilt = await resume(journal)  # fills, then the settlement
     assert dict(rebuilt.positions()) == final_positions
