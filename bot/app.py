@@ -32,6 +32,7 @@ import time
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
@@ -329,9 +330,12 @@ async def _start_app(
     temperature = [e for e in universe.neg_risk_events() if is_temperature_event(e)]
     if forecast_inbox is not None and temperature:
         ft = cfg.strategies.forecast_taker
+        use_sim = ft.provider is ForecastProvider.SIM or (
+            ft.provider is ForecastProvider.AUTO and _on_loopback(urls.clob_url)
+        )
         provider = (
             SimForecastProvider(client, urls.clob_url)
-            if ft.provider is ForecastProvider.SIM
+            if use_sim
             else OpenMeteoProvider(client, ft.open_meteo_url, ft.forecast_sd_c)
         )
         # Not awaited to readiness: a slow forecast service must not hold up the bot.
@@ -370,6 +374,11 @@ async def _start_app(
     )
     logger.info("polybot running: {} tokens, feed ready", len(universe.token_ids()))
     return handle
+
+
+def _on_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 async def resume(journal: Journal) -> Portfolio:

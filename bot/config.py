@@ -490,6 +490,8 @@ class ShutdownConfig:
 class ForecastProvider(StrEnum):
     """Where the forecast taker gets its temperature forecasts."""
 
+    AUTO = "auto"
+    """The sim venue's when the venue is on loopback (demo, tests), else Open-Meteo."""
     SIM = "sim"
     OPEN_METEO = "open_meteo"
 
@@ -552,7 +554,7 @@ class ForecastTakerConfig:
     """Position-taking on temperature ladders from a weather forecast."""
 
     enabled: bool = True
-    provider: ForecastProvider = ForecastProvider.SIM
+    provider: ForecastProvider = ForecastProvider.AUTO
     open_meteo_url: str = _url("https://api.open-meteo.com/v1/forecast", *_HTTP)
     refresh_s: float = _real(300.0, gt=0)
     forecast_sd_c: float = _real(1.5, gt=0)
