@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from benchmarks import core_feed, runtime_bus, sim_venue, transport
+from benchmarks import core_feed, runtime_bus, runtime_latency, sim_venue, transport
 
 if TYPE_CHECKING:
     from benchmarks.common import Result
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 SUITES = {
     "core_feed": core_feed.run,
     "runtime_bus": runtime_bus.run,
+    "runtime_latency": runtime_latency.run,
     "sim_venue": sim_venue.run,
     "transport": transport.run,
 }

@@ -20,7 +20,6 @@ logged with its traceback and rebuilt after a backoff (``restart``), or disabled
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -124,8 +123,10 @@ async def run_strategy(
                 await trio.lowlevel.checkpoint()
                 with contextlib.suppress(trio.WouldBlock):
                     delivery = subscription.receive_nowait()
+            elif wake is None:  # the common case: no cancel scope to build per wake
+                delivery = await subscription.receive()
             else:
-                with trio.move_on_at(wake if wake is not None else math.inf):
+                with trio.move_on_at(wake):
                     delivery = await subscription.receive()
         except trio.EndOfChannel:
             return

