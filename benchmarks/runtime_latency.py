@@ -599,8 +599,12 @@ async def run_pipeline(
                         while feed.statistics(per_token=False).stale_tokens:  # noqa: ASYNC110
                             await trio.sleep(0.02)
                     await trio.sleep(WARMUP_S)
-                    for window in windows:
-                        out[window.key] = await runtime.measure(window, seconds)
+                    gc.freeze()  # as bot.app.run_bot does once everything has started
+                    try:
+                        for window in windows:
+                            out[window.key] = await runtime.measure(window, seconds)
+                    finally:
+                        gc.unfreeze()
                     # Cancelled, the writer still writes what it took (once, shielded): a
                     # slow disk's backlog does not hold the benchmark up.
                     outer.cancel_scope.cancel()
