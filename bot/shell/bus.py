@@ -53,17 +53,17 @@ The bus is not thread-safe: publish, subscribe and close from the trio thread on
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final, Generic, NamedTuple, TypeVar, final
+from typing import TYPE_CHECKING, Final, Generic, NamedTuple, Protocol, TypeVar, final
 
 import attrs
 import trio
+
+from bot.core.book import BookView
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from types import TracebackType
     from typing import Self
-
-    from bot.core.book import BookView
 
 __all__ = [
     "BookUpdate",
@@ -75,6 +75,7 @@ __all__ = [
     "Stamped",
     "Subscription",
     "SubscriptionStatistics",
+    "ViewSource",
 ]
 
 EventT = TypeVar("EventT")
@@ -260,16 +261,44 @@ class BusStatistics:
 # --- the bus -----------------------------------------------------------------------------------
 
 
+class ViewSource(Protocol):
+    """A live book the bus may take a ``BookView`` of when a subscriber looks (``OrderBook``)."""
+
+    @property
+    def asset_id(self) -> str: ...
+
+    def view(self, depth: int = 10) -> BookView: ...
+
+
 @final
 class _Slot:
-    """The bus's newest view of one token; ``seq`` counts its updates (1 for the first)."""
+    """The bus's newest view of one token; ``seq`` counts its updates (1 for the first).
 
-    __slots__ = ("received_at", "seq", "view")
+    ``source`` is either a ``BookView`` (published as is) or a live ``ViewSource`` whose view is
+    built only when somebody reads ``view``, once per ``seq``: with a burst of frames between two
+    wakes of the subscribers, one view is built instead of one per frame (building a 10-level
+    view was the largest cost of the feed after decoding).
+    """
 
-    def __init__(self, view: BookView, received_at: float) -> None:
-        self.view = view
+    __slots__ = ("_built", "_built_seq", "depth", "received_at", "seq", "source")
+
+    def __init__(self, source: BookView | ViewSource, received_at: float, depth: int) -> None:
+        self.source = source
         self.received_at = received_at
         self.seq = 1
+        self.depth = depth
+        self._built: BookView | None = None
+        self._built_seq = 0
+
+    @property
+    def view(self) -> BookView:
+        source = self.source
+        if isinstance(source, BookView):
+            return source
+        if self._built_seq != self.seq or self._built is None:
+            self._built = source.view(self.depth)
+            self._built_seq = self.seq
+        return self._built
 
 
 @final
@@ -357,8 +386,9 @@ class Bus(Generic[EventT]):
         self,
         received_at: float,
         *,
-        books: Iterable[BookView] = (),
+        books: Iterable[BookView | ViewSource] = (),
         events: Iterable[EventT] = (),
+        depth: int = 10,
     ) -> None:
         """Publish one frame's worth of output: book views and events, one wake per subscriber.
 
@@ -367,8 +397,11 @@ class Bus(Generic[EventT]):
 
         Args:
             received_at: ``trio.current_time()`` when the feed received the frame.
-            books: new views; several views of one token keep the last (the others count as
-                skipped).
+            books: new views, or live books whose view (``depth`` levels per side) is taken
+                when a subscriber looks (then it shows the book as it is at that moment, which
+                is at least as new as this publish); several of one token keep the last (the
+                others count as skipped).
+            depth: levels per side of the views built from live books.
             events: must-not-lose events, in order.
 
         Raises:
@@ -379,14 +412,15 @@ class Bus(Generic[EventT]):
         self._batches_published += 1
         slots = self._books
         tokens: list[str] = []
-        for view in books:
-            token = view.asset_id
+        for book in books:
+            token = book.asset_id
             slot = slots.get(token)
             if slot is None:
-                slots[token] = _Slot(view, received_at)
+                slots[token] = _Slot(book, received_at, depth)
             else:
-                slot.view = view
+                slot.source = book
                 slot.received_at = received_at
+                slot.depth = depth
                 slot.seq += 1
             tokens.append(token)
         self._books_published += len(tokens)
@@ -411,9 +445,9 @@ class Bus(Generic[EventT]):
         token = view.asset_id
         slot = self._books.get(token)
         if slot is None:
-            self._books[token] = _Slot(view, received_at)
+            self._books[token] = _Slot(view, received_at, 10)
         else:
-            slot.view = view
+            slot.source = view
             slot.received_at = received_at
             slot.seq += 1
         for sub in self._subs_list:

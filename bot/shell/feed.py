@@ -1020,12 +1020,12 @@ class MarketFeed:
                 shard.unknown += 1
             # best_bid_ask is redundant with the books (every price_change carries the top).
         if changed or out:
-            depth = self._view_depth
-            views = []
+            books = []
             for token in changed.values():
                 token.touch(received_at)
-                views.append(token.book.view(depth))
-            self._bus.publish_batch(received_at, books=views, events=out)
+                books.append(token.book)
+            # Live books: the bus builds a view only when a subscriber looks, once per update.
+            self._bus.publish_batch(received_at, books=books, events=out, depth=self._view_depth)
 
     def _freshen(self, token: _Token, source: FreshSource, out: list[FeedEvent]) -> None:
         if token.stale_announced or token.source is not source:

@@ -497,3 +497,41 @@ async def test_many_subscribers_fan_out() -> None:
             await trio.lowlevel.checkpoint()
         bus.close()
     assert totals == {f"s{i}": 100 for i in range(8)}
+
+
+class CountingBook:
+    """A live book stand-in: counts how often the bus builds a view of it."""
+
+    def __init__(self, asset_id: str) -> None:
+        self._asset_id = asset_id
+        self.version = 0
+        self.built = 0
+
+    @property
+    def asset_id(self) -> str:
+        return self._asset_id
+
+    def view(self, depth: int = 10) -> BookView:
+        self.built += 1
+        return view(self._asset_id, self.version)
+
+
+def test_a_live_book_is_viewed_only_when_a_subscriber_looks_once_per_update() -> None:
+    bus: Bus[int] = Bus()
+    sub = bus.subscribe("s", max_pending=10)
+    book = CountingBook("t")
+    for version in range(1, 6):  # a burst of five frames before anybody looks
+        book.version = version
+        bus.publish_batch(float(version), books=[book], depth=3)
+    assert book.built == 0
+    delivery = sub.receive_nowait()
+    update = delivery.books["t"]
+    assert update.view == view("t", 5)  # the book as it is now
+    assert update.skipped == 4
+    assert book.built == 1
+    assert bus.view("t") is update.view  # the same view for every reader of this update
+    assert book.built == 1
+    book.version = 6
+    bus.publish_batch(6.0, books=[book])
+    assert sub.receive_nowait().books["t"].view == view("t", 6)
+    assert book.built == 2
