@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import struct
 import zlib
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,7 +13,7 @@ import trio
 from bot.config import Config, ExecutionConfig
 from bot.core.money import ONE, Side
 from bot.core.trading import Fill, Liquidity
-from bot.core.universe import Market, Outcome, Universe
+from bot.core.universe import Universe
 from bot.report import (
     EquityPoint,
     ReportError,
@@ -27,26 +26,12 @@ from bot.report import (
     write_equity_png,
 )
 from bot.shell.journal import open_journal
+from tests.builders import binary_market
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-RAIN = Market(
-    condition_id="0xrain",
-    question="Will it rain tomorrow?",
-    slug="rain",
-    outcomes=(Outcome("Yes", "by"), Outcome("No", "bn")),
-    tick_size=10_000,
-    min_order_size=5 * ONE,
-    neg_risk=False,
-    neg_risk_market_id="",
-    event_id=None,
-    end_date=None,
-    liquidity=Decimal(0),
-    volume=Decimal(0),
-    fee_rate=0,
-    accepting_orders=True,
-)
+RAIN = binary_market("0xrain", "by", "bn", question="Will it rain tomorrow?", slug="rain")
 
 # (strategy, token, side, price, shares, fee, ts_ms)
 TRADES = [

@@ -26,30 +26,16 @@ from bot.core.trading import (
     OrderUpdate,
     Place,
 )
-from bot.core.universe import Market, Outcome, Universe
+from bot.core.universe import Market, Universe
 from bot.core.wire.market_events import LastTradePrice, Level
+from tests.builders import binary_market
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
 def market(cid: str, yes: str, no: str) -> Market:
-    return Market(
-        condition_id=cid,
-        question=cid,
-        slug=cid,
-        outcomes=(Outcome("Yes", yes), Outcome("No", no)),
-        tick_size=10_000,
-        min_order_size=5 * ONE,
-        neg_risk=False,
-        neg_risk_market_id="",
-        event_id=None,
-        end_date=datetime(2027, 1, 1, tzinfo=UTC),
-        liquidity=Decimal(1000),
-        volume=Decimal(1000),
-        fee_rate=0,
-        accepting_orders=True,
-    )
+    return binary_market(cid, yes, no, end_date=datetime(2027, 1, 1, tzinfo=UTC))
 
 
 UNIVERSE = Universe(markets=(market("0xa", "y", "n"),), events=())

@@ -12,29 +12,15 @@ from hypothesis import strategies as st
 from bot.core.money import ONE, Side
 from bot.core.portfolio import Portfolio, Units, split_sets
 from bot.core.trading import Fill, Liquidity
-from bot.core.universe import Event, Market, Outcome, Universe
+from bot.core.universe import Event, Market, Universe
+from tests.builders import binary_market
 
 if TYPE_CHECKING:
     import random
 
 
 def market(cid: str, yes: str, no: str, *, event_id: str | None = None) -> Market:
-    return Market(
-        condition_id=cid,
-        question=f"question {cid}",
-        slug=cid,
-        outcomes=(Outcome("Yes", yes), Outcome("No", no)),
-        tick_size=10_000,
-        min_order_size=5 * ONE,
-        neg_risk=event_id is not None,
-        neg_risk_market_id="",
-        event_id=event_id,
-        end_date=None,
-        liquidity=Decimal(0),
-        volume=Decimal(0),
-        fee_rate=0,
-        accepting_orders=True,
-    )
+    return binary_market(cid, yes, no, event_id=event_id)
 
 
 BINARY = market("0xb", "by", "bn")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -12,25 +11,10 @@ from bot.core.book import BookView
 from bot.core.money import ONE, Side
 from bot.core.risk import RiskGate, RiskLimits
 from bot.core.trading import OrderType, Place
-from bot.core.universe import Market, Outcome
 from bot.core.wire.market_events import Level
+from tests.builders import binary_market
 
-MARKET = Market(
-    condition_id="0xc",
-    question="q",
-    slug="q",
-    outcomes=(Outcome("Yes", "y"), Outcome("No", "n")),
-    tick_size=10_000,
-    min_order_size=5 * ONE,
-    neg_risk=False,
-    neg_risk_market_id="",
-    event_id=None,
-    end_date=datetime(2027, 1, 1, tzinfo=UTC),
-    liquidity=Decimal(1000),
-    volume=Decimal(1000),
-    fee_rate=0,
-    accepting_orders=True,
-)
+MARKET = binary_market("0xc", "y", "n")
 
 VIEW = BookView(
     asset_id="y",

@@ -21,7 +21,7 @@ import trio.testing
 from bot.core.money import ONE, Side
 from bot.core.portfolio import Portfolio
 from bot.core.trading import Decision, Fill, Liquidity, OrderStatus, OrderUpdate
-from bot.core.universe import Event, Market, Outcome, Universe
+from bot.core.universe import Event, Market, Universe
 from bot.shell.journal import (
     DecisionRecord,
     JournalError,
@@ -30,6 +30,7 @@ from bot.shell.journal import (
     open_journal,
     read_fills,
 )
+from tests.builders import binary_market
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,21 +59,18 @@ def update(order_id: str, status: OrderStatus, filled: int = 0) -> OrderUpdate:
 
 
 def market(cid: str, yes: str, no: str, event_id: str | None) -> Market:
-    return Market(
-        condition_id=cid,
+    return binary_market(
+        cid,
+        yes,
+        no,
         question=f"Will {cid}?",
-        slug=cid,
-        outcomes=(Outcome("Yes", yes), Outcome("No", no)),
         tick_size=1_000,
-        min_order_size=5 * ONE,
-        neg_risk=event_id is not None,
         neg_risk_market_id="0xnr" if event_id else "",
         event_id=event_id,
         end_date=datetime(2027, 1, 2, 3, 4, tzinfo=UTC),
         liquidity=Decimal("1234.5"),
         volume=Decimal("99.000001"),
         fee_rate=50_000,
-        accepting_orders=True,
         group_item_title=f"title {cid}",
         gamma_id="17",
     )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import trio
 
 from bot.core.book import BookView
-from bot.core.universe import Market, Outcome
 from bot.core.wire.market_events import Level
 from bot.shell.bus import Bus
 from bot.shell.watch import (
@@ -20,25 +19,14 @@ from bot.shell.watch import (
     render_rows,
     run_watch,
 )
+from tests.builders import binary_market
+
+if TYPE_CHECKING:
+    from bot.core.universe import Market
 
 
 def market(n: int, question: str) -> Market:
-    return Market(
-        condition_id=f"0x{n:064x}",
-        question=question,
-        slug=f"market-{n}",
-        outcomes=(Outcome("Yes", f"{n}1"), Outcome("No", f"{n}2")),
-        tick_size=10_000,
-        min_order_size=5_000_000,
-        neg_risk=False,
-        neg_risk_market_id="",
-        event_id=None,
-        end_date=None,
-        liquidity=Decimal(0),
-        volume=Decimal(0),
-        fee_rate=0,
-        accepting_orders=True,
-    )
+    return binary_market(f"0x{n:064x}", f"{n}1", f"{n}2", question=question, slug=f"market-{n}")
 
 
 def view(
