@@ -253,13 +253,20 @@ async def test_malformed_frames_are_counted_and_books_stay_right(kind: Transport
 async def test_a_slow_consumer_does_not_slow_the_feed(kind: TransportKind) -> None:
     async with harness(feed_config(kind), events_per_second=3_000.0) as h:
 
-        async def measure(seconds: float) -> float:
-            before = h.feed.statistics(per_token=False).frames
+        def counts() -> tuple[int, int]:
+            stats = h.feed.statistics(per_token=False)
+            read = stats.frames + sum(shard.pongs for shard in stats.shards)
+            return read, h.venue.statistics().server.frames_sent
+
+        async def measure(seconds: float) -> tuple[float, float]:
+            """Frames the feed read and frames the venue sent, per second, over ``seconds``."""
+            read0, sent0 = counts()
             await trio.sleep(seconds)
-            return (h.feed.statistics(per_token=False).frames - before) / seconds
+            read1, sent1 = counts()
+            return (read1 - read0) / seconds, (sent1 - sent0) / seconds
 
         await trio.sleep(0.3)
-        alone = await measure(1.0)
+        alone, _ = await measure(1.0)
 
         slow = h.bus.subscribe("slow strategy", max_pending=100)
         deliveries = 0
@@ -271,8 +278,11 @@ async def test_a_slow_consumer_does_not_slow_the_feed(kind: TransportKind) -> No
                 await trio.sleep(0.05)  # a strategy that takes 50 ms per look
 
         h.nursery.start_soon(partial(strategy), name="slow strategy")
-        with_slow = await measure(1.0)
-        assert with_slow == pytest.approx(alone, rel=0.25)
+        with_slow, sent = await measure(1.0)
+        # The feed keeps up with what the venue sends. (On a loaded machine the venue's own pump,
+        # in this process, slows too: comparing with the rate measured alone would test the CPU.)
+        assert with_slow == pytest.approx(sent, rel=0.1)
+        assert with_slow > 0.5 * alone
         slow_stats = slow.statistics()
         assert 5 <= deliveries <= 25
         assert slow_stats.skipped > 0  # the bus conflated the books for it
