@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from enum import StrEnum
 from itertools import count
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
@@ -421,6 +421,40 @@ class RestClient:
             "POST", api, path, params=None, body=content, idempotent=idempotent
         )
 
+    async def request(
+        self,
+        method: str,
+        api: Api,
+        path: str,
+        *,
+        params: Params | None = None,
+        content: bytes | None = None,
+        headers: Callable[[], Mapping[str, str]] | None = None,
+        idempotent: bool,
+        retry_statuses: Collection[int] = (),
+    ) -> bytes:
+        """Any method with the same retries, limits and error mapping as ``get``/``post``.
+
+        For authenticated callers (``bot.shell.clob_trading``): ``content`` is sent byte for
+        byte (so it can be HMAC-signed), and ``headers`` is called before *every* attempt, so
+        a retry carries a fresh timestamp and signature rather than a stale one.
+        ``retry_statuses`` are statuses the caller knows the venue did not act on (e.g. 503
+        "trading disabled" for an order), retried even when not ``idempotent``.
+
+        Raises:
+            As ``post``.
+        """
+        return await self._request(
+            method,
+            api,
+            path,
+            params=params,
+            body=content,
+            idempotent=idempotent,
+            headers_factory=headers,
+            retry_statuses=retry_statuses,
+        )
+
     async def post_json(self, api: Api, path: str, body: Any, *, idempotent: bool = False) -> Any:
         """``post`` and parse the JSON answer. Raises as ``post``, and ``FrameDecodeError``."""
         return parse_json(await self.post(api, path, body, idempotent=idempotent))
@@ -434,9 +468,11 @@ class RestClient:
         params: Params | None,
         body: bytes | None,
         idempotent: bool,
+        headers_factory: Callable[[], Mapping[str, str]] | None = None,
+        retry_statuses: Collection[int] = (),
     ) -> bytes:
         url = self.url(api, path)
-        headers = {"content-type": "application/json"} if body is not None else None
+        base_headers = {"content-type": "application/json"} if body is not None else {}
         last_status: int | None = None
         last_message = ""
         last_error: httpx.TransportError | None = None
@@ -446,6 +482,9 @@ class RestClient:
             await self._limiter.acquire(api, path)
             self._requests += 1
             retry_after: float | None = None
+            headers = (
+                {**base_headers, **headers_factory()} if headers_factory else base_headers or None
+            )
             try:
                 response = await self._client.request(
                     method, url, params=params, content=body, headers=headers
@@ -463,7 +502,7 @@ class RestClient:
                 if status == 403 and _is_html(response):
                     raise RegionBlocked(url)
                 message, code, body_retry_after = _error_details(response)
-                if not _retryable(status, idempotent=idempotent):
+                if status not in retry_statuses and not _retryable(status, idempotent=idempotent):
                     raise RestError(status, message, code=code, url=url)
                 if status == 429:
                     self._throttled += 1
