@@ -63,6 +63,8 @@ class Venue(Protocol):
 
     def cancel(self, order_id: str, now: float, reason: str = "canceled") -> list[ExecEvent]: ...
 
+    def watches(self, token_id: str) -> bool: ...
+
     def on_book(self, view: BookView, now: float, ts_ms: int) -> list[ExecEvent]: ...
 
     def on_trade(self, trade: LastTradePrice, now: float, ts_ms: int) -> list[ExecEvent]: ...
@@ -358,6 +360,10 @@ class Engine:
         return out
 
     # --- market data -----------------------------------------------------------------------------
+
+    def wants_book(self, token_id: str) -> bool:
+        """Whether ``on_book`` for this token can do anything (skip building its view if not)."""
+        return self.venue.watches(token_id)
 
     def on_book(self, view: BookView, now: float, ts_ms: int) -> EngineOutput:
         """A new view of a token: resting paper orders may fill."""

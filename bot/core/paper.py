@@ -280,6 +280,11 @@ class PaperVenue:
 
     # --- market data -----------------------------------------------------------------------------
 
+    def watches(self, token_id: str) -> bool:
+        """Whether a new view of ``token_id`` can matter: orders rest there, or liquidity we took
+        there is still remembered. Others need no view at all (building one costs)."""
+        return bool(self._resting.get(token_id)) or token_id in self._consumed
+
     def on_book(self, view: BookView, now: float, ts_ms: int) -> list[ExecEvent]:
         """A newer view of a token: update consumption and queues, fill orders it crosses.
 

@@ -137,8 +137,9 @@ class Execution:
                     "execution lost {} market events (trades may be missed by paper fills)",
                     delivery.resync.lost,
                 )
-            for update in delivery.books.values():
-                await self._emit(engine.on_book(update.view, now, ts_ms))
+            for token, update in delivery.books.items():
+                if engine.wants_book(token):  # else no view is built for it (lazy views)
+                    await self._emit(engine.on_book(update.view, now, ts_ms))
 
     async def _resolved(self, event: MarketResolved, now: float) -> None:
         """Cancel what rests on a resolved market and settle its positions (journaled, so a

@@ -116,6 +116,9 @@ class Script:
         order.status = OrderStatus.CANCELED
         return [self._update(order, now)]
 
+    def watches(self, token_id: str) -> bool:
+        return any(o.token_id == token_id for o in self.resting.values())
+
     def on_book(self, view: BookView, now: float, ts_ms: int) -> list[ExecEvent]:
         return []
 

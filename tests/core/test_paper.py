@@ -639,3 +639,16 @@ def test_trade_and_book_order_does_not_matter(
         outcomes.append((sum(f.size for f in fills(events)), o.queue_ahead))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == min(max(traded - ahead, 0), size) * ONE
+
+
+def test_the_venue_watches_only_tokens_where_a_view_can_matter() -> None:
+    paper = venue()
+    assert not paper.watches(TOKEN)
+    resting = order(Side.BUY, c(40), 10)
+    paper.submit(resting, view(bids=[(c(40), 100)], asks=[(c(45), 50)]), 0.0, 0)
+    assert paper.watches(TOKEN)
+    paper.cancel(resting.id, 1.0)
+    assert not paper.watches(TOKEN)
+    taker = order(Side.BUY, c(45), 10, OrderType.FAK)
+    paper.submit(taker, view(bids=[(c(40), 100)], asks=[(c(45), 50)]), 2.0, 0)
+    assert paper.watches(TOKEN)  # it remembers the 10 shares it took at 0.45
