@@ -100,12 +100,30 @@ class BotHandle:
     engine: Engine
     execution: ExecutionStats
 
+    def sample_books(self, markets: int = 3) -> list[dict[str, Any]]:
+        """Top of book of the first few binary markets (YES side), for the status output."""
+        rows: list[dict[str, Any]] = []
+        for market in self.universe.binary_markets()[:markets]:
+            view = self.bus.view(market.yes.token_id)
+            if view is None:
+                continue
+            rows.append(
+                {
+                    "market": market.question,
+                    "bid": format_units(view.best_bid.price) if view.best_bid else None,
+                    "ask": format_units(view.best_ask.price) if view.best_ask else None,
+                    "stale": view.stale,
+                }
+            )
+        return rows
+
     def health(self) -> dict[str, Any]:
         """The health figures as plain data (the ``health`` record of the status line)."""
         feed = self.feed.statistics(per_token=False)
         return {
             "markets": len(self.universe.markets),
             "tokens": len(self.universe.token_ids()),
+            "books": self.sample_books(),
             "feed": attrs.asdict(feed, recurse=True) if attrs.has(type(feed)) else feed,
             "strategies": {
                 name: {
@@ -169,6 +187,9 @@ def render_status(figures: Mapping[str, Any]) -> str:
         )
     parts.append(f"loop lag max {figures['loop_lag']['max_ms']:.1f} ms")
     parts.append(f"log drops {figures['log'].get('dropped', 0)}")
+    for book in figures.get("books", ()):
+        flag = " STALE" if book["stale"] else ""
+        parts.append(f"{book['market'][:32]} {book['bid'] or '-'}/{book['ask'] or '-'}{flag}")
     return " | ".join(parts)
 
 
@@ -285,6 +306,7 @@ async def _start_app(
 
     # Execution: one engine owns orders and positions; the journal gives back the last run's.
     portfolio = await resume(journal)
+    last_prices = {fill.token_id: fill.price for fill in await journal.load_fills()}
     fee_rates = {t: m.fee_rate for m in universe.markets for t in m.token_ids}
     # Ids unique across runs: the journal keys fills by id, and a restart must not collide.
     run = f"paper-{time.time_ns() // 1_000_000:x}"
@@ -300,6 +322,7 @@ async def _start_app(
         bus.view,
         unwind=cfg.execution.unwind_partial_baskets,
         id_prefix=f"{run}-o",
+        last_fill_price=last_prices,
     )
     makers = strategies_for(universe, cfg)
     inboxes = {name: bus.subscribe(name, max_pending=10_000) for name in makers}

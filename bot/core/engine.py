@@ -141,6 +141,8 @@ class Engine:
     views: Callable[[str], BookView | None]
     unwind: bool = True
     id_prefix: str = "paper-o"
+    last_fill_price: dict[str, int] = attrs.field(factory=dict)
+    """The last price each token filled at (a mark of last resort; seeded from the journal)."""
     stale: set[str] = attrs.field(factory=set)
     """Tokens the feed marked stale (kept by the shell from ``TokenStale``/``TokenFresh``)."""
     _orders: dict[str, Order] = attrs.field(factory=dict, init=False)
@@ -172,13 +174,23 @@ class Engine:
         )
 
     def marks(self, tokens: Iterable[str] | None = None) -> dict[str, int]:
-        """Mid prices (rounded down) of ``tokens`` (default: every token held)."""
+        """Prices to value ``tokens`` at (default: every token held): the mid (rounded down);
+        with one side of the book only, that side; with no book, the last fill price. A token
+        with none of these has no mark (the portfolio then values it at 0)."""
         wanted = tokens if tokens is not None else {token for _, token in self.ledger.positions()}
         marks: dict[str, int] = {}
         for token in wanted:
             view = self.views(token)
-            if view is not None and view.best_bid is not None and view.best_ask is not None:
-                marks[token] = (view.best_bid.price + view.best_ask.price) // 2
+            bid = view.best_bid if view is not None else None
+            ask = view.best_ask if view is not None else None
+            if bid is not None and ask is not None:
+                marks[token] = (bid.price + ask.price) // 2
+            elif bid is not None:
+                marks[token] = bid.price
+            elif ask is not None:
+                marks[token] = ask.price
+            elif token in self.last_fill_price:
+                marks[token] = self.last_fill_price[token]
         return marks
 
     # --- intents ---------------------------------------------------------------------------------
@@ -393,6 +405,7 @@ class Engine:
         for event in events:
             if isinstance(event, Fill):
                 self.ledger.apply(event)
+                self.last_fill_price[event.token_id] = event.price
             elif isinstance(event, OrderUpdate) and event.status is not OrderStatus.LIVE:
                 order = self._orders.pop(event.order_id, None)
                 if order is not None:

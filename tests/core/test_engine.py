@@ -296,3 +296,17 @@ def test_a_fak_leg_after_a_partial_one_asks_only_for_the_sets_still_possible() -
     assert sent == [("y", 10 * ONE), ("n", 6 * ONE)]
     assert out.decisions == []  # 6 complete sets, nothing to unwind
     assert (eng.ledger.position("y"), eng.ledger.position("n")) == (6 * ONE, 6 * ONE)
+
+
+def test_marks_fall_back_to_one_side_then_to_the_last_fill() -> None:
+    views = dict(VIEWS)
+    eng = engine(Script(), views)
+    eng.submit("taker", [Place("n", Side.BUY, 580_000, 10 * ONE, OrderType.FAK)], 0.0, 0)
+    assert eng.marks(["y", "n"]) == {"y": 410_000, "n": 570_000}  # mids
+    one_sided = BookView(
+        "y", Level(400_000, ONE), None, (Level(400_000, ONE),), (), 10_000, 1, False
+    )
+    views["y"] = one_sided
+    del views["n"]
+    assert eng.marks(["y", "n"]) == {"y": 400_000, "n": 580_000}  # the bid; the last fill
+    assert eng.marks(["unknown"]) == {}
