@@ -31,13 +31,14 @@ import sqlite3
 import struct
 import sys
 import zlib
+from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 import attrs
 
-from bot.core.money import format_units
+from bot.core.money import SCALE, format_units
 from bot.core.portfolio import Portfolio, split_sets, value_holdings
 from bot.core.universe import Universe
 from bot.shell.journal import (
@@ -444,6 +445,40 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     )
 
 
+_GLYPHS: Final[Mapping[str, tuple[str, ...]]] = {
+    "0": ("111", "101", "101", "101", "111"),
+    "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"),
+    "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"),
+    "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"),
+    "7": ("111", "001", "001", "001", "001"),
+    "8": ("111", "101", "111", "101", "111"),
+    "9": ("111", "101", "111", "001", "111"),
+    ".": ("000", "000", "000", "000", "010"),
+    "-": ("000", "000", "111", "000", "000"),
+}
+"""A 3x5 pixel font for the axis labels (digits, point, minus)."""
+
+
+def _draw_label(
+    canvas: _Canvas, right: int, middle: int, text: str, color: tuple[int, int, int]
+) -> None:
+    """Draw ``text`` right-aligned at ``right``, vertically centred on ``middle``, 2x scale."""
+    scale, advance = 2, 8  # 3 columns x 2 + 2 pixels of spacing
+    x = right - advance * len(text)
+    y = middle - 5
+    for char in text:
+        for row, bits in enumerate(_GLYPHS.get(char, ())):
+            for column, bit in enumerate(bits):
+                if bit == "1":
+                    for dx in range(scale):
+                        for dy in range(scale):
+                            canvas.dot(x + column * scale + dx, y + row * scale + dy, color)
+        x += advance
+
+
 def write_equity_png(
     points: Sequence[tuple[int, int]], path: Path | str, *, width: int = 800, height: int = 400
 ) -> None:
@@ -451,8 +486,8 @@ def write_equity_png(
 
     The plot box has axes on the left and bottom with four ticks each, a dashed grey line at
     zero PnL, and the curve (two pixels thick) scaled to fill the box; the zero line is always
-    in range. Times scale the x axis (point order, when they are all equal). No text is drawn: no
-    font is available without extra dependencies; the table carries the numbers.
+    in range. Times scale the x axis (point order, when they are all equal). The y ticks are
+    labelled in USD (two decimals) with a built-in 3x5 pixel digit font: no font library needed.
 
     Raises:
         ValueError: the image would be smaller than 50 x 50.
@@ -461,7 +496,8 @@ def write_equity_png(
     if width < 50 or height < 50:
         raise ValueError(f"the equity chart needs at least 50 x 50 pixels, got {width} x {height}")
     canvas = _Canvas(width, height)
-    left, right, top, bottom = 30, width - 15, 15, height - 25
+    labelled = width >= 300  # room for the y labels (a thumbnail gets none)
+    left, right, top, bottom = 80 if labelled else 30, width - 15, 15, height - 25
     canvas.line(left, top, left, bottom, _BLACK)
     canvas.line(left, bottom, right, bottom, _BLACK)
     for i in range(1, 5):
@@ -484,6 +520,9 @@ def write_equity_png(
         def y_of(equity: int) -> int:
             return bottom - round((equity - lo) * (bottom - top) / span)
 
+        for i in range(5 if labelled else 0):
+            value = lo + span * i // 4
+            _draw_label(canvas, left - 8, y_of(value), f"{Decimal(value) / SCALE:.2f}", _BLACK)
         zero = y_of(0)
         if zero != bottom:
             canvas.line(left + 1, zero, right, zero, _GREY, dash=4)

@@ -241,3 +241,19 @@ def test_polybot_report_defaults_to_the_configured_journal(
     args = argparse.Namespace(journal=None, png=tmp_path / "equity.png")
     assert run_report(args, config) == 0
     assert f"polybot report: {journal}" in capsys.readouterr().out
+
+
+def test_a_full_size_chart_labels_its_y_axis_in_dollars(tmp_path: Path) -> None:
+    path = tmp_path / "equity.png"
+    write_equity_png([(0, 0), (1_000, 12_340_000)], path)
+    width, _, pixels = _decode_png(path.read_bytes())
+
+    def ink(x0: int, x1: int, y0: int, y1: int) -> int:
+        return sum(
+            pixels[(y * width + x) * 3 : (y * width + x) * 3 + 3] == bytes((0, 0, 0))
+            for x in range(x0, x1)
+            for y in range(y0, y1)
+        )
+
+    assert ink(0, 72, 8, 24) > 20  # "12.34" next to the top tick
+    assert ink(0, 72, 30, 90) == 0  # nothing between two ticks
