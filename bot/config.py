@@ -661,6 +661,8 @@ class SimConfig:
     subscribe_timeout_s: float = _real(10.0, gt=0)
     status_interval_s: float = _real(5.0, gt=0)
     clob_page_size: int = _int(100, 1, 1_000)
+    demo_balance: Decimal = _money("10000")  # noqa: RUF009
+    heartbeat_timeout_s: float = _real(10.0, gt=0)
     faults: SimFaultsConfig = attrs.field(factory=SimFaultsConfig)
 
 

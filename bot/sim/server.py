@@ -10,7 +10,16 @@ Layout on one port of 127.0.0.1 (``serve`` returns the URLs):
   ``/markets/{condition_id}`` (section 4.1);
 * ``<base>/sim/forecast`` -- not Polymarket: the hidden forecast of every temperature event, the
   sim's stand-in for a weather service (``bot.shell.forecast.SimForecastProvider``);
-* ``ws://<host>/ws/market`` -- the market channel (section 1).
+* ``ws://<host>/ws/market`` -- the market channel (section 1);
+* the private side (sections 2, 4.2, 5): ``POST /auth/api-key`` and ``GET /auth/derive-api-key``
+  (L1: the ``ClobAuth`` signature is recovered), and with L2 headers (HMAC over the raw body,
+  ``POLY_TIMESTAMP`` within ``L2_MAX_SKEW_S`` of venue time) ``POST /order``, ``POST /orders``,
+  ``DELETE /order``, ``/orders``, ``/cancel-all``, ``/cancel-market-orders``,
+  ``GET /data/orders``, ``/data/trades``, ``/balance-allowance`` and ``POST /v1/heartbeats``;
+  ``ws://<host>/ws/user`` -- the user channel (``order`` and ``trade`` events of one API key).
+  Orders are checked (signature recovered under the exchange of the market's neg-risk flag,
+  tick, size, balance), matched against the exchange's true books and rested there as real
+  levels; the accounting is the pure ``bot.sim.accounts``.
 
 Everything the venue *knows* lives in the pure model (``bot.sim.universe``, ``bot.sim.exchange``);
 this module only moves it over the wire, applies the fault switches (``bot.sim.faults``) and
@@ -90,8 +99,26 @@ import hypercorn.config
 import hypercorn.trio
 import orjson
 import trio
+from eth_keys.datatypes import Signature
+from eth_utils.crypto import keccak
+from py_clob_client_v2.signing.eip712 import MSG_TO_SIGN, get_clob_auth_domain
+from py_clob_client_v2.signing.model import ClobAuth
 
-from bot.core.money import format_units
+from bot.config import Secret
+from bot.core.auth import (
+    POLY_ADDRESS,
+    POLY_API_KEY,
+    POLY_NONCE,
+    POLY_PASSPHRASE,
+    POLY_SIGNATURE,
+    POLY_TIMESTAMP,
+    hmac_matches,
+)
+from bot.core.money import Side, format_units, from_decimal
+from bot.core.signing import CHAIN_ID_POLYGON, MAX_BATCH, exchange_for
+from bot.core.trading import OrderType
+from bot.shell.signer import InvalidOrderSignature, order_hash, recover_order_signer
+from bot.sim.accounts import Accounts, OrderRejected, RestingOrder, order_price, plan_taker
 from bot.sim.faults import Faults, malformed_frame, pick_malformed_kind
 from bot.sim.universe import clob_market_json, gamma_event_json, gamma_market_json, tag_slug
 
@@ -110,7 +137,8 @@ if TYPE_CHECKING:
 
     from bot.config import SimConfig
     from bot.core.book import OrderBook
-    from bot.sim.exchange import SimExchange
+    from bot.sim.accounts import Account, TradeRecord
+    from bot.sim.exchange import SimExchange, WireEvent
     from bot.sim.universe import SimEvent, SimMarket, Universe
 
 __all__ = [
@@ -180,6 +208,11 @@ class SimUrls:
         base = base.rstrip("/")
         ws_base = "ws://" + base.removeprefix("http://")
         return cls(gamma_url=f"{base}/gamma", clob_url=base, ws_market_url=f"{ws_base}/ws/market")
+
+    @property
+    def ws_user_url(self) -> str:
+        """User channel (``ws://127.0.0.1:PORT/ws/user``)."""
+        return self.ws_market_url.removesuffix("/ws/market") + "/ws/user"
 
     def as_dict(self) -> dict[str, str]:
         """The JSON object ``polybot sim`` prints first."""
@@ -306,6 +339,17 @@ class MarketConnection:
         self.cancel_scope.deadline = min(
             self.cancel_scope.deadline, trio.current_time() + CLOSE_GRACE_S
         )
+
+
+@attrs.define(eq=False)
+class UserConnection:
+    """One user-channel WebSocket: the API key it authenticated as and its market filter."""
+
+    outbox: Outbox
+    api_key: str | None = None
+    markets: set[str] | None = None
+    """Condition ids to deliver; ``None``: every market (the subscribe frame had none)."""
+    cancel_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
 
 
 @attrs.frozen
@@ -681,10 +725,16 @@ class SimApp:
     _gamma_events: list[dict[str, Any]] | None = attrs.field(default=None, init=False)
     _clob_markets: list[dict[str, Any]] | None = attrs.field(default=None, init=False)
     _rendered_ms: int | None = attrs.field(default=None, init=False)
+    accounts: Accounts = attrs.field(init=False)
+    _heartbeats: dict[str, int] = attrs.field(factory=dict, init=False)
+    _user_conns: set[UserConnection] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.hub = MarketHub(self.faults, self.config.outbox_frames)
         self._tokens = frozenset(self.universe.token_ids())
+        # Deterministic per seed, so a restarted venue recognises the keys it issued before.
+        venue_secret = f"polybot-sim-venue-{self.config.seed}".encode()
+        self.accounts = Accounts(venue_secret, from_decimal(self.config.demo_balance))
 
     def invalidate(self) -> None:
         """Forget the rendered REST metadata now (after listing or resolving a market)."""
@@ -751,7 +801,12 @@ class SimApp:
             response = Response(fault.status, fault.body, fault.headers)
         else:
             try:
-                response = self.route(scope["method"], scope["path"], _query(scope), body)
+                request_headers = {
+                    k.decode("latin-1").upper(): v.decode("latin-1") for k, v in scope["headers"]
+                }
+                response = self.route(
+                    scope["method"], scope["path"], _query(scope), body, request_headers
+                )
             except _BadQuery as exc:
                 response = _error(400, str(exc))
         headers = [(k.encode(), v.encode()) for k, v in response.headers]
@@ -767,9 +822,20 @@ class SimApp:
         await send({"type": "http.response.body", "body": response.body, "more_body": False})
 
     def route(
-        self, method: str, path: str, query: Mapping[str, list[str]], body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
-        """Answer one REST request (sync: nothing here waits). Public for direct unit tests."""
+        """Answer one REST request (sync: nothing here waits). Public for direct unit tests.
+
+        ``headers`` are keyed by upper-case name (``POLY_API_KEY``); only private routes read them.
+        """
+        private = _PRIVATE_ROUTES.get((method, path))
+        if private is not None:
+            return private(self, path, query, body, headers or {})
         if path == "/gamma" or path.startswith("/gamma/"):
             if method != "GET":
                 return _error(405, "method not allowed")
@@ -1086,6 +1152,485 @@ class SimApp:
         next_cursor = base64.b64encode(str(following).encode()).decode()
         return _json({"data": data, "next_cursor": next_cursor, "limit": size, "count": len(data)})
 
+    # --- the private side (accounts, orders, heartbeats)
+
+    def _l1(self, headers: Mapping[str, str]) -> tuple[str, int] | Response:
+        """The (address, nonce) proven by valid L1 headers, else a 401 answer."""
+        try:
+            address = headers[POLY_ADDRESS]
+            timestamp = int(headers[POLY_TIMESTAMP])
+            nonce = int(headers.get(POLY_NONCE, "0"))
+            signer = recover_clob_auth_signer(address, timestamp, nonce, headers[POLY_SIGNATURE])
+        except (KeyError, ValueError):
+            return _error(401, L1_ERROR)
+        if signer.lower() != address.lower() or nonce < 0:
+            return _error(401, L1_ERROR)
+        return signer, nonce
+
+    def _api_key(
+        self, path: str, _query: Mapping[str, list[str]], _body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``POST /auth/api-key`` and ``GET /auth/derive-api-key``: the same derived creds."""
+        proven = self._l1(headers)
+        if isinstance(proven, Response):
+            return proven
+        account = self.accounts.credentials(*proven)
+        return _json(
+            {"apiKey": account.api_key, "secret": account.secret, "passphrase": account.passphrase}
+        )
+
+    def _l2(
+        self, method: str, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> Account | Response:
+        """The account of valid L2 headers (HMAC over the raw body, fresh timestamp), or 401."""
+        account = self.accounts.account(headers.get(POLY_API_KEY, ""))
+        try:
+            timestamp = int(headers.get(POLY_TIMESTAMP, ""))
+        except ValueError:
+            return _error(401, L2_ERROR)
+        if (
+            account is None
+            or headers.get(POLY_PASSPHRASE) != account.passphrase
+            or headers.get(POLY_ADDRESS, "").lower() != account.address.lower()
+            or abs(timestamp - self.clock() // 1000) > L2_MAX_SKEW_S
+            or not hmac_matches(
+                Secret(account.secret),
+                timestamp,
+                method,
+                path,
+                body,
+                headers.get(POLY_SIGNATURE, ""),
+            )
+        ):
+            return _error(401, L2_ERROR)
+        return account
+
+    def _post_order(
+        self, path: str, _query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``POST /order`` (one object) and ``POST /orders`` (an array of up to 15)."""
+        account = self._l2("POST", path, body, headers)
+        if isinstance(account, Response):
+            return account
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return _error(400, "Invalid order payload")
+        if path == "/order":
+            if not isinstance(payload, dict):
+                return _error(400, "Invalid order payload")
+            result = self._place(account, payload)
+            return _json(result, 200 if result["success"] else 400)
+        if not isinstance(payload, list) or not 1 <= len(payload) <= MAX_BATCH:
+            return _error(400, f"Invalid order payload: 1 to {MAX_BATCH} orders per request")
+        return _json([self._place(account, item) for item in payload])
+
+    def _place(self, account: Account, item: object) -> dict[str, Any]:
+        """Check, match and rest one order; the venue's per-order result object."""
+        try:
+            return self._place_checked(account, item)
+        except OrderRejected as exc:
+            return _order_result(False, "", "", 0, 0, str(exc))
+
+    def _place_checked(self, account: Account, item: object) -> dict[str, Any]:
+        if not isinstance(item, dict) or not isinstance(item.get("order"), dict):
+            raise OrderRejected("Invalid order payload")
+        order = item["order"]
+        try:
+            order_type = OrderType(str(item.get("orderType", "GTC")))
+            token = str(int(order["tokenId"]))
+            side = Side.parse(str(order["side"]))
+            maker_amount = int(order["makerAmount"])
+            taker_amount = int(order["takerAmount"])
+            expiration = int(order.get("expiration", "0"))
+        except (KeyError, TypeError, ValueError):
+            raise OrderRejected("Invalid order payload") from None
+        now_s = self.clock() // 1000
+        if (order_type is OrderType.GTD) != (expiration != 0) or (
+            expiration and expiration <= now_s + GTD_SAFETY_S
+        ):
+            raise OrderRejected("invalid expiration")
+        if item.get("owner") != account.api_key:
+            raise OrderRejected("the order owner has to be the owner of the API KEY")
+        if not self._known(token):
+            raise OrderRejected(f"Invalid order payload: unknown token id {token}")
+        market = self.universe.market_for_token(token)
+        if self.exchange.is_closed(market.condition_id):
+            raise OrderRejected("the market is not yet ready to process new orders")
+        exchange = exchange_for(market.neg_risk)
+        try:
+            signer = recover_order_signer(order, exchange=exchange)
+            order_id = order_hash(order, exchange=exchange)
+        except InvalidOrderSignature:
+            raise OrderRejected(INVALID_SIGNATURE) from None
+        if signer.lower() != str(order.get("signer", "")).lower():
+            raise OrderRejected(INVALID_SIGNATURE)
+        if signer.lower() != account.address.lower():
+            raise OrderRejected("the order signer address has to be the address of the API KEY")
+        tick = self._book(token).tick_size
+        try:
+            price, size = order_price(side, maker_amount, taker_amount, tick)
+        except OrderRejected as exc:
+            raise OrderRejected(f"order {order_id} {exc}") from None
+        if order_type.rests and size < market.min_order_size:
+            raise OrderRejected(
+                f"order {order_id} is invalid. Size ({format_units(size)}) lower than the "
+                f"minimum: {format_units(market.min_order_size)}"
+            )
+        if order_id in self.accounts.orders:
+            raise OrderRejected(f"order {order_id} is invalid. Duplicated.")
+        book = self._book(token)
+        levels = [(lv.price, lv.size) for lv in (book.asks() if side is Side.BUY else book.bids())]
+        plan = plan_taker(
+            levels,
+            side,
+            price,
+            size,
+            order_type,
+            market.fee_rate,
+            post_only=bool(item.get("postOnly", False)),
+        )
+        self.accounts.check_funds(account, token, side, price, plan)
+        now = self.clock()
+        is_yes = token == market.yes_token
+        resting = RestingOrder(
+            order_id=order_id,
+            owner=account.api_key,
+            maker_address=str(order.get("maker", account.address)),
+            market=market.condition_id,
+            token_id=token,
+            outcome=market.outcomes[0 if is_yes else 1],
+            side=side,
+            price=price,
+            size=size,
+            order_type=order_type,
+            created_ms=now,
+            expiration=expiration,
+        )
+        complement = market.no_token if is_yes else market.yes_token
+        level_sizes = dict(levels)
+        makers = [
+            self.accounts.maker_fills(token, complement, side, p, level_sizes[p], s)
+            for p, s in plan.fills
+        ]
+        events: list[WireEvent] = []
+        if plan.filled:
+            events.extend(self.exchange.trade(token, side, plan.filled, now))
+        if not order_type.rests or not plan.rest:
+            resting.canceled = plan.filled < size  # a FAK remainder is cancelled
+        self.accounts.add(resting)
+        records = self.accounts.settle_taker(account, resting, plan, makers, market.fee_rate, now)
+        if plan.rest:
+            events.extend(self._add_to_level(token, side, price, plan.rest, now))
+        self._publish(events)
+        self._user_fills(resting, records, now)
+        status = "live" if plan.rest and not plan.filled else "matched"
+        shares, pusd = plan.filled, plan.cost
+        making, taking = (pusd, shares) if side is Side.BUY else (shares, pusd)
+        return _order_result(True, order_id, status, making, taking, "")
+
+    def _level_size(self, token: str, side: Side, price: int) -> int:
+        book = self._book(token)
+        for level in book.bids() if side is Side.BUY else book.asks():
+            if level.price == price:
+                return level.size
+        return 0
+
+    def _add_to_level(
+        self, token: str, side: Side, price: int, size: int, now: int
+    ) -> list[WireEvent]:
+        current = self._level_size(token, side, price)
+        return self.exchange.set_level(token, side, price, max(current + size, 0), now)
+
+    def _publish(self, events: list[WireEvent]) -> None:
+        if events:
+            self.hub.broadcast(events)
+
+    def _cancel_orders(self, orders: list[RestingOrder]) -> dict[str, Any]:
+        """Cancel live orders (removing their size from the book); the venue's cancel answer."""
+        now = self.clock()
+        canceled: list[str] = []
+        events: list[WireEvent] = []
+        for order in orders:
+            if not order.live:
+                continue
+            order.canceled = True
+            canceled.append(order.order_id)
+            self._user_emit(
+                order.owner, order.market, [_user_order_json(order, "CANCELLATION", now)]
+            )
+            if not self.exchange.is_closed(order.market):
+                current = self._level_size(order.token_id, order.side, order.price)
+                left = max(current - order.remaining, 0)
+                events.extend(
+                    self.exchange.set_level(order.token_id, order.side, order.price, left, now)
+                )
+        self._publish(events)
+        return {"canceled": canceled, "not_canceled": {}}
+
+    def _delete(
+        self, path: str, _query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``DELETE /order``, ``/orders``, ``/cancel-all`` and ``/cancel-market-orders``."""
+        account = self._l2("DELETE", path, body, headers)
+        if isinstance(account, Response):
+            return account
+        try:
+            payload = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            return _error(400, "Invalid payload")
+        mine = self.accounts.open_orders(account.api_key)
+        if path == "/cancel-all":
+            return _json(self._cancel_orders(mine))
+        if path == "/cancel-market-orders":
+            if not isinstance(payload, dict):
+                return _error(400, "Invalid payload")
+            market, asset = payload.get("market"), payload.get("asset_id")
+            chosen = [
+                o
+                for o in mine
+                if (not market or o.market == market) and (not asset or o.token_id == asset)
+            ]
+            return _json(self._cancel_orders(chosen))
+        if path == "/order":
+            ids = [payload.get("orderID")] if isinstance(payload, dict) else []
+        else:
+            ids = payload if isinstance(payload, list) else []
+        if not ids or not all(isinstance(i, str) for i in ids):
+            return _error(400, "Invalid payload")
+        by_id = {o.order_id: o for o in mine}
+        answer = self._cancel_orders([by_id[i] for i in dict.fromkeys(ids) if i in by_id])
+        answer["not_canceled"] = {
+            i: "Order not found or already canceled" for i in ids if i not in by_id
+        }
+        return _json(answer)
+
+    def _data_orders(
+        self, path: str, query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``GET /data/orders``: the account's open orders (one page)."""
+        account = self._l2("GET", path, body, headers)
+        if isinstance(account, Response):
+            return account
+        wanted_id, market, asset = _one(query, "id"), _one(query, "market"), _one(query, "asset_id")
+        data = [
+            _open_order_json(o)
+            for o in self.accounts.open_orders(account.api_key)
+            if (not wanted_id or o.order_id == wanted_id)
+            and (not market or o.market == market)
+            and (not asset or o.token_id == asset)
+        ]
+        return _json(
+            {"data": data, "next_cursor": _END_CURSOR, "limit": len(data), "count": len(data)}
+        )
+
+    def _data_trades(
+        self, path: str, query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``GET /data/trades``: the account's trades as taker or maker (one page)."""
+        account = self._l2("GET", path, body, headers)
+        if isinstance(account, Response):
+            return account
+        market, asset = _one(query, "market"), _one(query, "asset_id")
+        data = [
+            _trade_json(t, account.api_key)
+            for t in self.accounts.trades
+            if (
+                t.owner == account.api_key
+                or any(m.owner == account.api_key for m, _ in t.maker_orders)
+            )
+            and (not market or t.market == market)
+            and (not asset or t.token_id == asset)
+        ]
+        return _json(
+            {"data": data, "next_cursor": _END_CURSOR, "limit": len(data), "count": len(data)}
+        )
+
+    def _balance(
+        self, path: str, query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``GET /balance-allowance``: pUSD (COLLATERAL) or one token's shares (CONDITIONAL)."""
+        account = self._l2("GET", path, body, headers)
+        if isinstance(account, Response):
+            return account
+        asset_type = (_one(query, "asset_type") or "").upper()
+        if asset_type == "COLLATERAL":
+            balance = account.balance
+        elif asset_type.startswith("CONDITIONAL"):
+            token = _one(query, "token_id")
+            if not token:
+                return _error(400, "Invalid payload: token_id is required")
+            balance = account.positions.get(token, 0)
+        else:
+            return _error(400, f"Invalid asset_type {asset_type!r}: COLLATERAL or CONDITIONAL")
+        # Amounts in 1e-6 units, as the venue reports them; allowances are unlimited in the sim.
+        return _json(
+            {
+                "balance": str(balance),
+                "allowances": {exchange_for(False): _UNLIMITED, exchange_for(True): _UNLIMITED},
+            }
+        )
+
+    def _heartbeat(
+        self, path: str, _query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``POST /v1/heartbeats``: arms (and re-arms) the account's dead-man switch."""
+        account = self._l2("POST", path, body, headers)
+        if isinstance(account, Response):
+            return account
+        self._heartbeats[account.api_key] = self.clock()
+        return _json({"heartbeat_id": f"sim-{account.api_key}-{self.clock()}"})
+
+    def expire_heartbeats(self) -> int:
+        """Cancel every resting order of accounts whose heartbeat lapsed; how many were cancelled.
+
+        Called periodically by the venue (``SimVenue.run_heartbeats``). A lapsed account is
+        disarmed until it sends a heartbeat again.
+        """
+        now = self.clock()
+        lapse_ms = int(self.config.heartbeat_timeout_s * 1000)
+        cancelled = 0
+        for api_key, last in list(self._heartbeats.items()):
+            if now - last > lapse_ms:
+                del self._heartbeats[api_key]
+                answer = self._cancel_orders(self.accounts.open_orders(api_key))
+                cancelled += len(answer["canceled"])
+        return cancelled
+
+    def expire_orders(self) -> int:
+        """Cancel the GTD orders whose life is over; how many. The venue ends a GTD order
+        ``GTD_SAFETY_S`` before its signed ``expiration`` (PROTOCOL.md 4.3, 2.1)."""
+        now_s = self.clock() // 1000
+        due = [
+            o
+            for o in self.accounts.orders.values()
+            if o.live and o.expiration and o.expiration - GTD_SAFETY_S <= now_s
+        ]
+        return len(self._cancel_orders(due)["canceled"])
+
+    # --- the user channel
+
+    def _user_emit(self, api_key: str, market: str, events: list[dict[str, Any]]) -> None:
+        """Queue ``events`` (one frame) for every user socket of ``api_key`` that wants ``market``.
+
+        A socket whose outbox is full is closed as a slow consumer, as on the market channel.
+        """
+        if not events:
+            return
+        text = encode_frame(events)
+        for conn in list(self._user_conns):
+            if conn.api_key != api_key or (conn.markets is not None and market not in conn.markets):
+                continue
+            if not conn.outbox.offer(OutFrame(text, events)):
+                conn.outbox.close_now(CLOSE_SLOW_CONSUMER, "sim: slow consumer")
+
+    def _user_fills(self, taker: RestingOrder, records: list[TradeRecord], now: int) -> None:
+        """The user-channel events of one placement: the taker's order event, then each trade
+        ``MATCHED`` and ``CONFIRMED`` to the taker and every account maker (plus their order
+        ``UPDATE``)."""
+        if taker.live and taker.order_type.rests:
+            head = [_user_order_json(taker, "PLACEMENT", now)]
+        elif taker.canceled:  # a FAK remainder
+            head = [_user_order_json(taker, "UPDATE", now)] if records else []
+            head.append(_user_order_json(taker, "CANCELLATION", now))
+        else:
+            head = [_user_order_json(taker, "UPDATE", now)]
+        matched = [_user_trade_json(t, taker.owner, "MATCHED", now) for t in records]
+        confirmed = [_user_trade_json(t, taker.owner, "CONFIRMED", now) for t in records]
+        self._user_emit(taker.owner, taker.market, [*head, *matched])
+        self._user_emit(taker.owner, taker.market, confirmed)
+        for record in records:
+            for maker, _ in record.maker_orders:
+                events = [
+                    _user_order_json(maker, "UPDATE", now),
+                    _user_trade_json(record, maker.owner, "MATCHED", now),
+                    _user_trade_json(record, maker.owner, "CONFIRMED", now),
+                ]
+                self._user_emit(maker.owner, maker.market, events)
+
+    async def _user_websocket(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        await send({"type": "websocket.accept", "subprotocol": None, "headers": []})
+        conn = UserConnection(Outbox(self.config.outbox_frames))
+        self._user_conns.add(conn)
+        try:
+            with conn.cancel_scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._user_reader, conn, receive)
+                    nursery.start_soon(self._user_writer, conn, send)
+        finally:
+            self._user_conns.discard(conn)
+
+    async def _user_reader(self, conn: UserConnection, receive: ASGIReceiveCallable) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                conn.cancel_scope.cancel(reason="client closed the user socket")
+                return
+            if message["type"] != "websocket.receive":
+                continue
+            text = message.get("text")
+            if text is None:
+                continue
+            if text == "PING":
+                conn.outbox.offer(OutFrame("PONG", data=False))
+                continue
+            self.handle_user_text(conn, text)
+
+    def handle_user_text(self, conn: UserConnection, text: str) -> None:
+        """Apply one client frame: the authenticated subscribe, later (un)subscribes.
+
+        Bad credentials close the socket (1008): the real venue's reaction is UNVERIFIED.
+        """
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(data, dict):
+            return
+        markets = data.get("markets")
+        wanted = {m for m in markets if isinstance(m, str)} if isinstance(markets, list) else None
+        if conn.api_key is None:
+            auth = data.get("auth")
+            account = (
+                self.accounts.account(str(auth.get("apiKey", "")))
+                if isinstance(auth, dict)
+                else None
+            )
+            if (
+                account is None
+                or not isinstance(auth, dict)
+                or auth.get("secret") != account.secret
+                or auth.get("passphrase") != account.passphrase
+            ):
+                conn.outbox.close_now(CLOSE_NOT_SUBSCRIBED, "sim: invalid user-channel auth")
+                return
+            conn.api_key = account.api_key
+            conn.markets = wanted or None
+            return
+        operation = data.get("operation")
+        if wanted is None or operation not in {"subscribe", "unsubscribe"}:
+            return
+        if operation == "subscribe":
+            if conn.markets is not None:
+                conn.markets |= wanted
+        elif conn.markets is not None:
+            conn.markets -= wanted
+
+    async def _user_writer(self, conn: UserConnection, send: ASGISendCallable) -> None:
+        while True:
+            frame = await conn.outbox.get()
+            if frame.close_code is not None:
+                await send(
+                    {
+                        "type": "websocket.close",
+                        "code": frame.close_code,
+                        "reason": frame.close_reason,
+                    }
+                )
+                conn.cancel_scope.cancel(reason=f"closed by the venue: {frame.close_reason}")
+                return
+            await send({"type": "websocket.send", "text": frame.text, "bytes": None})
+
     # --- the market channel
 
     async def _websocket(
@@ -1093,6 +1638,9 @@ class SimApp:
     ) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
+            return
+        if scope["path"] == "/ws/user":
+            await self._user_websocket(receive, send)
             return
         if scope["path"] != "/ws/market":
             # Before accept, a close is answered with HTTP 403 by hypercorn.
@@ -1264,6 +1812,179 @@ class SimApp:
                 held, conn.held = conn.held, None
                 await write(held.text, len(held.events))
 
+
+L1_ERROR: Final = "Invalid L1 Request headers"
+L2_ERROR: Final = "Unauthorized/Invalid api key"
+INVALID_SIGNATURE: Final = "invalid signature"
+GTD_SAFETY_S: Final = 60
+"""A GTD order ends this long before its ``expiration``; an expiration closer than this to now is
+``invalid expiration``."""
+L2_MAX_SKEW_S: Final = 30
+"""A request whose ``POLY_TIMESTAMP`` is further than this from venue time is refused (the real
+allowance is UNVERIFIED)."""
+_END_CURSOR: Final = "LTE="  # base64 of "-1": the last page
+_UNLIMITED: Final = str(2**256 - 1)
+
+
+def recover_clob_auth_signer(address: str, timestamp: int, nonce: int, signature: str) -> str:
+    """The address that signed the L1 ``ClobAuth`` struct (PROTOCOL.md 5.1), checksummed.
+
+    Raises:
+        ValueError: a malformed address or signature.
+    """
+    try:
+        message = ClobAuth(
+            address=address, timestamp=str(timestamp), nonce=nonce, message=MSG_TO_SIGN
+        )
+        digest = keccak(message.signable_bytes(get_clob_auth_domain(CHAIN_ID_POLYGON)))
+        raw = bytes.fromhex(signature.removeprefix("0x"))
+        if len(raw) != 65:
+            raise ValueError("L1 signature must be 65 bytes")
+        v = raw[64] - 27 if raw[64] >= 27 else raw[64]
+        public = Signature(raw[:64] + bytes([v])).recover_public_key_from_msg_hash(digest)
+    except ValueError:
+        raise
+    except Exception as exc:  # eth-keys / eip712 raise their own validation errors
+        raise ValueError(f"malformed L1 signature: {exc}") from None
+    return str(public.to_checksum_address())
+
+
+def _order_result(
+    success: bool, order_id: str, status: str, making: int, taking: int, error: str
+) -> dict[str, Any]:
+    """The venue's per-order answer (PROTOCOL.md 4.2); amounts as decimal strings."""
+    return {
+        "success": success,
+        "orderID": order_id,
+        "status": status,
+        "makingAmount": format_units(making) if success else "",
+        "takingAmount": format_units(taking) if success else "",
+        "errorMsg": error,
+    }
+
+
+def _open_order_json(order: RestingOrder) -> dict[str, Any]:
+    return {
+        "id": order.order_id,
+        "status": "LIVE",
+        "market": order.market,
+        "asset_id": order.token_id,
+        "side": order.side.name,
+        "original_size": format_units(order.size),
+        "size_matched": format_units(order.matched),
+        "price": format_units(order.price),
+        "outcome": order.outcome,
+        "order_type": order.order_type.value,
+        "maker_address": order.maker_address,
+        "owner": order.owner,
+        "expiration": str(order.expiration),
+        "associate_trades": list(order.trade_ids),
+        "created_at": order.created_ms // 1000,
+    }
+
+
+def _user_order_json(order: RestingOrder, kind: str, now_ms: int) -> dict[str, Any]:
+    """An ``order`` event of the user channel (PROTOCOL.md 2.1)."""
+    if order.canceled:
+        status = "CANCELED"
+    elif order.matched >= order.size:
+        status = "MATCHED"
+    else:
+        status = "LIVE"
+    return {
+        "asset_id": order.token_id,
+        "associate_trades": list(order.trade_ids) or None,
+        "created_at": str(order.created_ms // 1000),
+        "event_type": "order",
+        "expiration": str(order.expiration),
+        "id": order.order_id,
+        "maker_address": order.maker_address,
+        "market": order.market,
+        "order_owner": order.owner,
+        "order_type": order.order_type.value,
+        "original_size": format_units(order.size),
+        "outcome": order.outcome,
+        "owner": order.owner,
+        "price": format_units(order.price),
+        "side": order.side.name,
+        "size_matched": format_units(order.matched),
+        "status": status,
+        "timestamp": str(now_ms),
+        "type": kind,
+    }
+
+
+def _user_trade_json(trade: TradeRecord, viewer: str, status: str, now_ms: int) -> dict[str, Any]:
+    """A ``trade`` event of the user channel (PROTOCOL.md 2.2) as ``viewer`` receives it."""
+    data = _trade_json(trade, viewer)
+    data.update(
+        {
+            "event_type": "trade",
+            "status": status,
+            "timestamp": str(now_ms),
+            "trade_owner": viewer,
+            "type": "TRADE",
+        }
+    )
+    return data
+
+
+def _trade_json(trade: TradeRecord, viewer: str) -> dict[str, Any]:
+    seconds = str(trade.match_ms // 1000)
+    return {
+        "id": trade.trade_id,
+        "taker_order_id": trade.taker_order_id,
+        "market": trade.market,
+        "asset_id": trade.token_id,
+        "side": trade.side.name,
+        "size": format_units(trade.size),
+        "fee_rate_bps": str(trade.fee_rate_bps),
+        "price": format_units(trade.price),
+        "status": "CONFIRMED",
+        "match_time": seconds,
+        "last_update": seconds,
+        "outcome": trade.outcome,
+        "bucket_index": 0,
+        "owner": trade.owner,
+        "maker_address": trade.maker_address,
+        "transaction_hash": "",
+        "trader_side": "TAKER" if trade.owner == viewer else "MAKER",
+        "maker_orders": [
+            {
+                "order_id": m.order_id,
+                "owner": m.owner,
+                "maker_address": m.maker_address,
+                "matched_amount": format_units(size),
+                "price": format_units(m.price),
+                "fee_rate_bps": "0",
+                "asset_id": m.token_id,
+                "outcome": m.outcome,
+                "side": m.side.name,
+            }
+            for m, size in trade.maker_orders
+        ],
+    }
+
+
+_PRIVATE_ROUTES: Final[
+    dict[
+        tuple[str, str],
+        Callable[[SimApp, str, Mapping[str, list[str]], bytes, Mapping[str, str]], Response],
+    ]
+] = {
+    ("POST", "/auth/api-key"): SimApp._api_key,
+    ("GET", "/auth/derive-api-key"): SimApp._api_key,
+    ("POST", "/order"): SimApp._post_order,
+    ("POST", "/orders"): SimApp._post_order,
+    ("DELETE", "/order"): SimApp._delete,
+    ("DELETE", "/orders"): SimApp._delete,
+    ("DELETE", "/cancel-all"): SimApp._delete,
+    ("DELETE", "/cancel-market-orders"): SimApp._delete,
+    ("GET", "/data/orders"): SimApp._data_orders,
+    ("GET", "/data/trades"): SimApp._data_trades,
+    ("GET", "/balance-allowance"): SimApp._balance,
+    ("POST", "/v1/heartbeats"): SimApp._heartbeat,
+}
 
 # Token-query endpoints: path -> handler(app, token_id, query).
 _TOKEN_ENDPOINTS: Final[dict[str, Callable[[SimApp, str, Mapping[str, list[str]]], Response]]] = {

@@ -194,6 +194,11 @@ class SimVenue:
         """Market channel URL."""
         return self.urls.ws_market_url
 
+    @property
+    def ws_user_url(self) -> str:
+        """User channel URL (authenticated with the credentials of ``/auth/api-key``)."""
+        return self.urls.ws_user_url
+
     # --- time and counters
 
     def now_ms(self) -> int:
@@ -354,6 +359,16 @@ class SimVenue:
             next_tick = max(next_tick + interval, trio.current_time())
             await trio.sleep_until(next_tick)
 
+    async def run_expiry(self) -> None:
+        """Cancel the resting orders of accounts whose heartbeat lapsed, and GTD orders at their
+        end, checking a few times per lapse period (so a lapse is acted on at most a quarter
+        period late, and a GTD expiry at most a second late)."""
+        interval = min(1.0, self.config.heartbeat_timeout_s / 4)
+        while True:
+            await trio.sleep(interval)
+            self.app.expire_heartbeats()
+            self.app.expire_orders()
+
     async def run_drop_fault(self) -> None:
         """Close every connection every ``faults.drop_every_s`` seconds (0: never), re-reading
         the switch whenever it changes."""
@@ -440,6 +455,7 @@ async def open_sim_venue(
                 venue.pause_pump()
             nursery.start_soon(venue.run_pump, name="sim pump")
             nursery.start_soon(venue.run_drop_fault, name="sim drop fault")
+            nursery.start_soon(venue.run_expiry, name="sim order expiry")
             try:
                 yield venue
             except BaseException as exc:
