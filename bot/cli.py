@@ -110,6 +110,14 @@ _FAULT_OPTIONS: Final[tuple[tuple[str, str, type, str], ...]] = (
     ("--http-503-rate", "http_503_rate", float, "chance a REST request gets 503"),
     ("--http-403-rate", "http_403_rate", float, "chance a REST request gets Cloudflare's 403"),
     ("--retry-after", "retry_after_s", int, "Retry-After seconds on 429, 425 and 503"),
+    ("--order-425-rate", "order_425_rate", float, "chance an order post gets 425"),
+    ("--balance-reject-rate", "balance_reject_rate", float, "chance of a balance reject per order"),
+    (
+        "--timeout-after-fill-rate",
+        "timeout_after_fill_rate",
+        float,
+        "chance a filled POST /order gets no answer",
+    ),
 )
 _FAULT_SWITCHES: Final[tuple[tuple[str, str, str], ...]] = (
     ("--silent", "silent", "send no market data, still answer PING"),

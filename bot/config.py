@@ -627,6 +627,9 @@ class SimFaultsConfig:
     http_503_rate: float = _rate()
     http_403_rate: float = _rate()
     retry_after_s: int = _int(1, 0, 3_600)
+    order_425_rate: float = _rate()
+    balance_reject_rate: float = _rate()
+    timeout_after_fill_rate: float = _rate()
 
     def __attrs_post_init__(self) -> None:
         total = self.http_429_rate + self.http_425_rate + self.http_503_rate + self.http_403_rate

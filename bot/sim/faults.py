@@ -19,7 +19,18 @@ reorder_rate      holds a data frame back and sends it after the next one
 latency_ms        delays every outgoing WebSocket frame (``PONG`` included) by N ms
 http_*_rate       answers a REST request (Gamma or CLOB) with 429 / 425 / 503 (a JSON error and
                   ``Retry-After``) or a Cloudflare-style HTML 403 page, instead of the real one
+order_425_rate    answers an order post (``POST /order``, ``/orders``) with 425 Too Early before
+                  acting on it: the matching engine is restarting (PROTOCOL.md 4.4)
+balance_reject_   answers ``POST /order`` with ``not enough balance / allowance`` although the
+rate              account can pay, without acting (the venue's stale balance cache: a client
+                  refreshes it with ``/balance-allowance/update`` and retries once)
+timeout_after_    matches a ``POST /order`` that fills, then withholds the answer until the
+fill_rate         client disconnects (its read timeout): the "timed out but filled" order a
+                  client must reconcile instead of re-sending
 ================  ===========================================================================
+
+The private-route switches draw only on the requests they apply to; the ``http_*`` ones hit
+private routes as well as public ones.
 
 ``Faults`` is deliberately mutable: a test flips a switch on a running venue
 (``venue.faults.silent = True``) and every task that depends on it is woken through
@@ -43,6 +54,7 @@ import orjson
 import trio
 
 from bot.config import SimFaultsConfig
+from bot.sim.accounts import NOT_ENOUGH_BALANCE
 
 __all__ = [
     "CLOUDFLARE_403_HTML",
@@ -141,6 +153,9 @@ class FaultCounters:
     http_425: int = 0
     http_503: int = 0
     http_403: int = 0
+    order_425: int = 0
+    balance_rejects: int = 0
+    timeouts_after_fill: int = 0
 
 
 @attrs.frozen
@@ -157,6 +172,10 @@ class FaultStatistics:
         reordered_frames: Data frames held back and sent after their successor.
         delayed_frames: Frames held back by ``latency_ms``.
         http_429, http_425, http_503, http_403: REST requests answered with that error.
+        order_425: Order posts answered 425 by ``order_425_rate``.
+        balance_rejects: ``POST /order`` refused for balance by ``balance_reject_rate``.
+        timeouts_after_fill: Filled ``POST /order`` answers withheld by
+            ``timeout_after_fill_rate``.
     """
 
     drop_rounds: int
@@ -172,6 +191,9 @@ class FaultStatistics:
     http_425: int
     http_503: int
     http_403: int
+    order_425: int
+    balance_rejects: int
+    timeouts_after_fill: int
 
     @property
     def total(self) -> int:
@@ -189,6 +211,9 @@ class FaultStatistics:
             + self.http_425
             + self.http_503
             + self.http_403
+            + self.order_425
+            + self.balance_rejects
+            + self.timeouts_after_fill
         )
 
 
@@ -225,6 +250,11 @@ class Faults:
     http_503_rate: float = attrs.field(default=0.0, validator=_check_rate, on_setattr=_ON_SET)
     http_403_rate: float = attrs.field(default=0.0, validator=_check_rate, on_setattr=_ON_SET)
     retry_after_s: int = attrs.field(default=1, validator=_check_non_negative, on_setattr=_ON_SET)
+    order_425_rate: float = attrs.field(default=0.0, validator=_check_rate, on_setattr=_ON_SET)
+    balance_reject_rate: float = attrs.field(default=0.0, validator=_check_rate, on_setattr=_ON_SET)
+    timeout_after_fill_rate: float = attrs.field(
+        default=0.0, validator=_check_rate, on_setattr=_ON_SET
+    )
     rng: random.Random = attrs.field(
         factory=lambda: random.Random(0), kw_only=True, repr=False, on_setattr=_ON_SET
     )
@@ -271,7 +301,41 @@ class Faults:
                 return self._http_answer(status)
         return None
 
-    def _http_answer(self, status: int) -> HttpFault:
+    def order_fault(self, *, single: bool) -> HttpFault | None:
+        """Draw whether an order post is refused before the venue acts on it (counted).
+
+        Args:
+            single: ``POST /order`` (the balance reject applies only to it; a batch's legs are
+                answered one by one, so a whole-request balance reject would not be the venue's).
+
+        Returns:
+            A 425 (``order_425_rate``) or a balance reject (``balance_reject_rate``, shaped like
+            the venue's own per-order result), ``None`` to handle the order normally.
+        """
+        if self.hit(self.order_425_rate):
+            self.counters.order_425 += 1
+            return self._http_answer(425, counted=False)
+        if single and self.hit(self.balance_reject_rate):
+            self.counters.balance_rejects += 1
+            body = {
+                "success": False,
+                "orderID": "",
+                "status": "",
+                "makingAmount": "",
+                "takingAmount": "",
+                "errorMsg": NOT_ENOUGH_BALANCE,
+            }
+            return HttpFault(400, (("content-type", "application/json"),), orjson.dumps(body))
+        return None
+
+    def withhold_fill(self) -> bool:
+        """Draw whether the answer to a ``POST /order`` that filled is withheld (counted)."""
+        if self.hit(self.timeout_after_fill_rate):
+            self.counters.timeouts_after_fill += 1
+            return True
+        return False
+
+    def _http_answer(self, status: int, *, counted: bool = True) -> HttpFault:
         retry = (("retry-after", str(self.retry_after_s)),)
         json_type = (("content-type", "application/json"),)
         counters = self.counters
@@ -280,7 +344,7 @@ class Faults:
             body = {"error": "Too Many Requests", "retry_after_seconds": self.retry_after_s}
             return HttpFault(429, json_type + retry, orjson.dumps(body))
         if status == 425:
-            counters.http_425 += 1
+            counters.http_425 += 1 if counted else 0
             body = {"error": "Too Early: the matching engine is restarting, retry with backoff"}
             return HttpFault(425, json_type + retry, orjson.dumps(body))
         if status == 503:

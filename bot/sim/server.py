@@ -7,7 +7,8 @@ Layout on one port of 127.0.0.1 (``serve`` returns the URLs):
 * ``<base>/...`` -- CLOB public REST: ``/``, ``/ok``, ``/time``, ``/version``, ``/book``,
   ``POST /books``, ``/price``, ``/midpoint``, ``/spread``, ``/tick-size`` (also
   ``/tick-size/{id}``), ``/neg-risk``, ``/fee-rate``, ``/markets`` (cursor pages) and
-  ``/markets/{condition_id}`` (section 4.1);
+  ``/markets/{condition_id}``, ``/clob-markets/{condition_id}`` (compact: tokens, tick, min size,
+  neg risk, fee schedule ``fd``), ``/time`` and ``/version`` (section 4.1);
 * ``<base>/sim/forecast`` -- not Polymarket: the hidden forecast of every temperature event, the
   sim's stand-in for a weather service (``bot.shell.forecast.SimForecastProvider``);
 * ``ws://<host>/ws/market`` -- the market channel (section 1);
@@ -15,7 +16,8 @@ Layout on one port of 127.0.0.1 (``serve`` returns the URLs):
   (L1: the ``ClobAuth`` signature is recovered), and with L2 headers (HMAC over the raw body,
   ``POLY_TIMESTAMP`` within ``L2_MAX_SKEW_S`` of venue time) ``POST /order``, ``POST /orders``,
   ``DELETE /order``, ``/orders``, ``/cancel-all``, ``/cancel-market-orders``,
-  ``GET /data/orders``, ``/data/trades``, ``/balance-allowance`` and ``POST /v1/heartbeats``;
+  ``GET /data/order/{id}``, ``/data/orders``, ``/data/trades``, ``/balance-allowance`` (and
+  ``/update``), ``GET /auth/api-keys``, ``DELETE /auth/api-key`` and ``POST /v1/heartbeats``;
   ``ws://<host>/ws/user`` -- the user channel (``order`` and ``trade`` events of one API key).
   Orders are checked (signature recovered under the exchange of the market's neg-risk flag,
   tick, size, balance), matched against the exchange's true books and rested there as real
@@ -796,7 +798,11 @@ class SimApp:
             body += message["body"]
             more = message["more_body"]
         self.hub.counters.http_requests += 1
+        method, path = scope["method"], scope["path"]
+        order_post = method == "POST" and path in _ORDER_POSTS
         fault = self.faults.http_fault()
+        if fault is None and order_post:
+            fault = self.faults.order_fault(single=path == "/order")
         if fault is not None:
             response = Response(fault.status, fault.body, fault.headers)
         else:
@@ -804,11 +810,22 @@ class SimApp:
                 request_headers = {
                     k.decode("latin-1").upper(): v.decode("latin-1") for k, v in scope["headers"]
                 }
-                response = self.route(
-                    scope["method"], scope["path"], _query(scope), body, request_headers
-                )
+                response = self.route(method, path, _query(scope), body, request_headers)
             except _BadQuery as exc:
                 response = _error(400, str(exc))
+            if (
+                order_post
+                and path == "/order"
+                and self.faults.timeout_after_fill_rate
+                and _filled(response)
+                and self.faults.withhold_fill()
+            ):
+                # The order is matched; the answer waits for the client to give up (its read
+                # timeout closes the connection), capped so a patient client still gets it.
+                with trio.move_on_after(WITHHELD_ANSWER_MAX_S):
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    return
         headers = [(k.encode(), v.encode()) for k, v in response.headers]
         headers.append((b"content-length", str(len(response.body)).encode()))
         await send(
@@ -836,6 +853,8 @@ class SimApp:
         private = _PRIVATE_ROUTES.get((method, path))
         if private is not None:
             return private(self, path, query, body, headers or {})
+        if method == "GET" and path.startswith("/data/order/"):
+            return self._data_order(path, query, body, headers or {})
         if path == "/gamma" or path.startswith("/gamma/"):
             if method != "GET":
                 return _error(405, "method not allowed")
@@ -1042,6 +1061,8 @@ class SimApp:
                 if market.get("condition_id") == condition_id:
                     return _json(market)
             return _error(404, "market not found")
+        if path.startswith("/clob-markets/"):
+            return self._clob_market_compact(unquote(path.removeprefix("/clob-markets/")))
         if path.startswith("/tick-size/"):
             return self._tick_size(unquote(path.removeprefix("/tick-size/")))
         if path.startswith("/fee-rate/"):
@@ -1130,6 +1151,37 @@ class SimApp:
         base_fee = clob_market_json(market).get("taker_base_fee", 0)
         return _json({"base_fee": base_fee})
 
+    def _clob_market_compact(self, condition_id: str) -> Response:
+        """``GET /clob-markets/{condition_id}``: the compact market info the V2 SDKs read before
+        building an order (PROTOCOL.md 4.1, 7.1): tokens, tick, minimum size, neg risk, fees."""
+        market = next((m for m in self.universe.markets if m.condition_id == condition_id), None)
+        if market is None:
+            return _error(404, "market not found")
+        tick = self.exchange.market_state(condition_id).tick_size or market.tick_size
+        base_fee = 1000 if market.fee_rate else 0
+        return _json(
+            {
+                "c": market.condition_id,
+                "t": [
+                    {"t": market.yes_token, "o": market.outcomes[0]},
+                    {"t": market.no_token, "o": market.outcomes[1]},
+                ],
+                "mts": float(format_units(tick)),
+                "mos": float(format_units(market.min_order_size)),
+                "mbf": base_fee,
+                "tbf": base_fee,
+                # rate as a number (0.05), exponent 1 as in 2026 production; only takers pay.
+                "fd": {"r": float(format_units(market.fee_rate)), "e": 1, "to": True},
+                "nr": bool(market.neg_risk),
+                "r": None,
+                "gst": None,
+                "rfqe": False,
+                "itode": False,
+                "ibce": False,
+                "oas": 0,
+            }
+        )
+
     def _market_of(self, token: str) -> SimMarket | None:
         if not self._known(token):
             return None
@@ -1178,6 +1230,22 @@ class SimApp:
         return _json(
             {"apiKey": account.api_key, "secret": account.secret, "passphrase": account.passphrase}
         )
+
+    def _api_keys(
+        self, path: str, _query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``GET /auth/api-keys`` (the account's keys) and ``DELETE /auth/api-key``.
+
+        Keys are derived from the address and nonce, so a deleted key would be derived again by
+        the next L1 request; the sim answers the delete without revoking anything.
+        """
+        method = "GET" if path == "/auth/api-keys" else "DELETE"
+        account = self._l2(method, path, body, headers)
+        if isinstance(account, Response):
+            return account
+        if method == "GET":
+            return _json({"apiKeys": [account.api_key]})
+        return _json("OK")
 
     def _l2(
         self, method: str, path: str, body: bytes, headers: Mapping[str, str]
@@ -1423,6 +1491,24 @@ class SimApp:
         return _json(
             {"data": data, "next_cursor": _END_CURSOR, "limit": len(data), "count": len(data)}
         )
+
+    def _data_order(
+        self, path: str, _query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``GET /data/order/{id}``: one of the account's orders in any state (live, matched,
+        cancelled), so a client can reconcile an order whose answer it never got; 404 if unknown."""
+        account = self._l2("GET", path, body, headers)
+        if isinstance(account, Response):
+            return account
+        order = self.accounts.orders.get(unquote(path.removeprefix("/data/order/")))
+        if order is None or order.owner != account.api_key:
+            return _error(404, "order not found")
+        data = _open_order_json(order)
+        if order.canceled:
+            data["status"] = "CANCELED"
+        elif order.matched >= order.size:
+            data["status"] = "MATCHED"
+        return _json(data)
 
     def _data_trades(
         self, path: str, query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
@@ -1983,8 +2069,29 @@ _PRIVATE_ROUTES: Final[
     ("GET", "/data/orders"): SimApp._data_orders,
     ("GET", "/data/trades"): SimApp._data_trades,
     ("GET", "/balance-allowance"): SimApp._balance,
+    # The sim's balance is always current, so a refresh is a read (its params are checked).
+    ("GET", "/balance-allowance/update"): SimApp._balance,
+    ("GET", "/auth/api-keys"): SimApp._api_keys,
+    ("DELETE", "/auth/api-key"): SimApp._api_keys,
     ("POST", "/v1/heartbeats"): SimApp._heartbeat,
 }
+
+_ORDER_POSTS: Final = frozenset({"/order", "/orders"})
+
+WITHHELD_ANSWER_MAX_S: Final = 30.0
+"""Longest the ``timeout_after_fill`` fault holds an answer back (real seconds) before it is
+sent late after all."""
+
+
+def _filled(response: Response) -> bool:
+    """True for a ``POST /order`` answer of an accepted order that matched (fully or partly)."""
+    if response.status != 200:
+        return False
+    data = orjson.loads(response.body)
+    return (
+        isinstance(data, dict) and data.get("success") is True and data.get("status") == "matched"
+    )
+
 
 # Token-query endpoints: path -> handler(app, token_id, query).
 _TOKEN_ENDPOINTS: Final[dict[str, Callable[[SimApp, str, Mapping[str, list[str]]], Response]]] = {
