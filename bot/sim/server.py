@@ -1610,6 +1610,17 @@ class SimApp:
             if not conn.outbox.offer(OutFrame(text, events)):
                 conn.outbox.close_now(CLOSE_SLOW_CONSUMER, "sim: slow consumer")
 
+    def drop_user_connections(self, reason: str = "sim: dropped") -> int:
+        """Close every ``/ws/user`` socket now (what a network blip does); returns how many."""
+        conns = list(self._user_conns)
+        for conn in conns:
+            conn.outbox.close_now(CLOSE_DROPPED, reason)
+        return len(conns)
+
+    def user_connection_count(self) -> int:
+        """Open ``/ws/user`` sockets."""
+        return len(self._user_conns)
+
     def _user_fills(self, taker: RestingOrder, records: list[TradeRecord], now: int) -> None:
         """The user-channel events of one placement: the taker's order event, then each trade
         ``MATCHED`` and ``CONFIRMED`` to the taker and every account maker (plus their order

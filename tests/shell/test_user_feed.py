@@ -135,10 +135,8 @@ async def test_dropped_connection_reconnects_and_reconciles_again_without_leakin
         async with trio.open_nursery() as nursery:
             with trio.fail_after(WAIT):
                 await nursery.start(feed.run)
-            user_conns = venue.app._user_conns  # the sim has no public "drop user sockets"
-            assert len(user_conns) == 1
-            for conn in list(user_conns):
-                conn.outbox.close_now(1001, "sim: dropped by the test")
+            assert venue.app.user_connection_count() == 1
+            assert venue.app.drop_user_connections("sim: dropped by the test") == 1
             with trio.fail_after(WAIT):
                 await reconciled.wait()
             assert feed.ready
