@@ -19,7 +19,7 @@ from bot.shell.logsink import open_log_channel
 from bot.shell.transport import ConnectionLost
 from bot.shell.user_feed import UserFeed, UserFeedGaveUp
 from tests.sim.server_helpers import WAIT
-from tests.sim.test_private import asks, binary, trading_venue
+from tests.sim.trading_helpers import asks, binary, trading_venue
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from bot.shell.logsink import LogChannel
     from bot.shell.transport import Connection
     from bot.sim.venue import SimVenue
-    from tests.sim.test_private import Trader
+    from tests.sim.trading_helpers import Trader
 
 CFG = FeedConfig(
     ping_interval_s=0.2, silence_timeout_s=1.0, reconnect_base_s=0.05, reconnect_max_s=0.2

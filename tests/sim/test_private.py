@@ -9,20 +9,17 @@ clock (TRIO_IDIOMS.md section 7); every wait is bounded.
 from __future__ import annotations
 
 import re
-from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import httpx
 import orjson
 import pytest
 import trio
 
-from bot.config import Secret, SignatureType
-from bot.core.auth import ApiCreds, l2_headers
+from bot.config import Secret
+from bot.core.auth import l2_headers
 from bot.core.money import ONE, Side, format_units, taker_fee_units
-from bot.core.signing import build_order, limit_order_amounts, order_post
 from bot.core.trading import OrderType
 from bot.core.wire.market_events import PriceChange
 from bot.core.wire.user import (
@@ -42,136 +39,28 @@ from bot.sim.accounts import (
     order_price,
     plan_taker,
 )
-from bot.sim.venue import open_sim_venue
 from tests.sim.server_helpers import (
-    START_MS,
-    WAIT,
     decode_all,
     frames_until_pong,
     market_ws,
-    small_config,
     subscribe,
     wait_closed,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from bot.core.wire.user import UserEvent
-    from bot.sim.universe import SimMarket
     from bot.sim.venue import SimVenue
 
-KEY: Final = Secret("0x" + "4c" * 32)
-OTHER_KEY: Final = Secret("0x" + "5d" * 32)
-TICK_CENT: Final = 10_000
-
-
-@attrs.define
-class Trader:
-    """One signing key with its venue credentials and an HTTP client."""
-
-    venue: SimVenue
-    client: httpx.AsyncClient
-    signer: OrderSigner
-    creds: ApiCreds
-
-    def _now_s(self) -> int:
-        return self.venue.now_ms() // 1000
-
-    def order_body(
-        self,
-        market: SimMarket,
-        token: str,
-        side: Side,
-        price: int,
-        size: int,
-        order_type: OrderType = OrderType.GTC,
-        *,
-        signer: OrderSigner | None = None,
-        expiration_s: int = 0,
-    ) -> tuple[str, bytes]:
-        """``(order id, POST /order body)`` for a limit order signed by ``signer``."""
-        signer = signer or self.signer
-        tick = self.venue.exchange.book(token).tick_size
-        amounts = limit_order_amounts(side, price, size, tick)
-        unsigned = build_order(
-            token_id=token,
-            side=side,
-            maker_amount=amounts.maker_amount,
-            taker_amount=amounts.taker_amount,
-            signer_address=signer.address,
-            signature_type=SignatureType.EOA,
-            funder=None,
-            neg_risk=market.neg_risk,
-            salt=len(str(price)) * 1000 + size % 997,
-            timestamp_ms=self.venue.now_ms(),
-            expiration_s=expiration_s,
-        )
-        post = order_post(signer.sign(unsigned), self.creds.api_key, order_type)
-        return post.order_id, post.body
-
-    async def request(
-        self, method: str, path: str, body: bytes = b"", params: dict[str, str] | None = None
-    ) -> httpx.Response:
-        headers = l2_headers(
-            self.signer.address,
-            self.creds,
-            timestamp=self._now_s(),
-            method=method,
-            path=path,
-            body=body or None,
-        )
-        with trio.fail_after(WAIT):
-            return await self.client.request(
-                method, path, content=body or None, headers=dict(headers), params=params
-            )
-
-    async def place(self, body: bytes) -> httpx.Response:
-        return await self.request("POST", "/order", body)
-
-    async def balance(self, token: str | None = None) -> int:
-        params = (
-            {"asset_type": "CONDITIONAL", "token_id": token}
-            if token
-            else {"asset_type": "COLLATERAL"}
-        )
-        response = await self.request("GET", "/balance-allowance", params=params)
-        assert response.status_code == 200, response.text
-        return int(response.json()["balance"])
-
-
-async def api_creds(venue: SimVenue, client: httpx.AsyncClient, signer: OrderSigner) -> ApiCreds:
-    headers = signer.l1_headers(venue.now_ms() // 1000)
-    with trio.fail_after(WAIT):
-        response = await client.post("/auth/api-key", headers=dict(headers))
-    assert response.status_code == 200, response.text
-    data = response.json()
-    return ApiCreds(Secret(data["apiKey"]), Secret(data["secret"]), Secret(data["passphrase"]))
-
-
-@asynccontextmanager
-async def trading_venue(**changes: Any) -> AsyncIterator[tuple[SimVenue, Trader]]:
-    async with (
-        open_sim_venue(small_config(**changes), start_epoch_ms=START_MS, pump=False) as venue,
-        httpx.AsyncClient(base_url=venue.clob_url) as client,
-    ):
-        signer = OrderSigner(KEY)
-        yield venue, Trader(venue, client, signer, await api_creds(venue, client, signer))
-
-
-def binary(venue: SimVenue) -> SimMarket:
-    return next(m for m in venue.universe.markets if not m.neg_risk)
-
-
-def asks(venue: SimVenue, token: str) -> list[tuple[int, int]]:
-    return [(lv.price, lv.size) for lv in venue.exchange.book(token).asks()]
-
-
-def bids(venue: SimVenue, token: str) -> list[tuple[int, int]]:
-    return [(lv.price, lv.size) for lv in venue.exchange.book(token).bids()]
-
-
-# --- accounts
+from tests.sim.trading_helpers import (
+    OTHER_KEY,
+    TICK_CENT,
+    Trader,
+    api_creds,
+    asks,
+    bids,
+    binary,
+    trading_venue,
+)
 
 
 async def test_api_key_and_derive_give_the_same_credentials_and_the_demo_balance() -> None:
