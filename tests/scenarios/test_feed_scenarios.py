@@ -251,7 +251,11 @@ async def test_malformed_frames_are_counted_and_books_stay_right(kind: Transport
 
 
 async def test_a_slow_consumer_does_not_slow_the_feed(kind: TransportKind) -> None:
-    async with harness(feed_config(kind), events_per_second=3_000.0) as h:
+    # The watchdog is not under test here: a long silence window keeps a loaded machine's slow
+    # quiet-market check (the pump pauses below) from reconnecting, which would strand frames
+    # the venue counted as sent on the old socket.
+    cfg = feed_config(kind, silence_timeout_s=5.0)
+    async with harness(cfg, events_per_second=3_000.0) as h:
 
         def counts() -> tuple[int, int]:
             stats = h.feed.statistics(per_token=False)
@@ -296,6 +300,7 @@ async def test_a_slow_consumer_does_not_slow_the_feed(kind: TransportKind) -> No
             return stats.frames + pongs == h.venue.statistics().server.frames_sent
 
         await wait_for(read_everything)
+        assert all(shard.reconnects == 0 for shard in h.feed.statistics(per_token=False).shards)
 
 
 # --- 5. REST fallback ---------------------------------------------------------------------------
