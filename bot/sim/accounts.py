@@ -34,6 +34,7 @@ import base64
 import hashlib
 import hmac
 import uuid
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import TYPE_CHECKING, Final
 
@@ -162,7 +163,9 @@ def order_price(side: Side, maker_amount: int, taker_amount: int, tick: int) -> 
     )
     exact = Fraction(pusd * ONE, shares)
     if exact.denominator != 1 or exact.numerator % tick or not tick <= exact <= ONE - tick:
-        shown = format(float(exact) / ONE, ".6g")  # display only, never used as a price
+        with localcontext() as ctx:  # six significant digits, for the message only
+            ctx.prec = 6
+            shown = Decimal(exact.numerator) / Decimal(exact.denominator * ONE)
         raise OrderRejected(
             f"order is invalid. Price ({shown}) breaks minimum tick size rule: {format_units(tick)}"
         )

@@ -571,6 +571,12 @@ def _json(data: object, status: int = 200) -> Response:
     return Response(status, orjson.dumps(data))
 
 
+def _json_number(units: int) -> orjson.Fragment:
+    """Micro-units as a JSON *number* (``0.01``), written from the exact decimal text: the venue
+    sends numbers in these fields, and no binary float ever holds the value."""
+    return orjson.Fragment(format_units(units).encode())
+
+
 def _error(status: int, message: str) -> Response:
     return _json({"error": message}, status)
 
@@ -1136,7 +1142,7 @@ class SimApp:
             return _error(404, "No orderbook exists for the requested token id")
         # A JSON number here (0.01), unlike the book's string "0.01" (PROTOCOL.md 4.1).
         # The real venue sends a JSON number here; the bot reads it back exactly (parse_number).
-        return _json({"minimum_tick_size": float(format_units(self._book(token).tick_size))})
+        return _json({"minimum_tick_size": _json_number(self._book(token).tick_size)})
 
     def _neg_risk(self, token: str, _query: Mapping[str, list[str]]) -> Response:
         market = self._market_of(token)
@@ -1166,12 +1172,12 @@ class SimApp:
                     {"t": market.yes_token, "o": market.outcomes[0]},
                     {"t": market.no_token, "o": market.outcomes[1]},
                 ],
-                "mts": float(format_units(tick)),
-                "mos": float(format_units(market.min_order_size)),
+                "mts": _json_number(tick),
+                "mos": _json_number(market.min_order_size),
                 "mbf": base_fee,
                 "tbf": base_fee,
                 # rate as a number (0.05), exponent 1 as in 2026 production; only takers pay.
-                "fd": {"r": float(format_units(market.fee_rate)), "e": 1, "to": True},
+                "fd": {"r": _json_number(market.fee_rate), "e": 1, "to": True},
                 "nr": bool(market.neg_risk),
                 "r": None,
                 "gst": None,
