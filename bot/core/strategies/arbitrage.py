@@ -425,22 +425,19 @@ class _Arbitrage(Strategy):
     def __init__(
         self,
         universe: Universe,
-        *,
-        min_edge: int,
-        max_shares: int,
-        order_type: OrderType,
-        cooldown_s: float,
-        bonus_per_share: int,
+        config: ComplementArbConfig | NegRiskArbConfig,
+        coordination: CoordinationConfig,
         mm_strategy: str,
     ) -> None:
+        order_type = OrderType(config.order_type.value)
         if order_type not in (OrderType.FOK, OrderType.FAK):
             raise ValueError(f"{self.name}: basket legs must be FOK or FAK, got {order_type}")
         self._universe = universe
-        self._min_edge = min_edge
-        self._max_shares = max_shares
+        self._min_edge = from_decimal(config.min_edge)
+        self._max_shares = from_decimal(config.max_shares)
         self._order_type = order_type
-        self._cooldown_s = cooldown_s
-        self._bonus = bonus_per_share
+        self._cooldown_s = config.cooldown_s
+        self._bonus = from_decimal(coordination.inventory_bonus)
         self._mm_strategy = mm_strategy
         self._open: dict[_Id, Opportunity] = {}
         self._sent_at: dict[str, float] = {}
@@ -586,15 +583,7 @@ class ComplementArb(_Arbitrage):
         coordination: CoordinationConfig,
         mm_strategy: str = "market_making",
     ) -> None:
-        super().__init__(
-            universe,
-            min_edge=from_decimal(config.min_edge),
-            max_shares=from_decimal(config.max_shares),
-            order_type=OrderType(config.order_type.value),
-            cooldown_s=config.cooldown_s,
-            bonus_per_share=from_decimal(coordination.inventory_bonus),
-            mm_strategy=mm_strategy,
-        )
+        super().__init__(universe, config, coordination, mm_strategy)
         self._recheck: dict[str, float] = {}
         self._resolved: set[str] = set()
         self._by_condition = {market.condition_id: market for market in universe.markets}
@@ -687,15 +676,7 @@ class NegRiskArb(_Arbitrage):
         coordination: CoordinationConfig,
         mm_strategy: str = "market_making",
     ) -> None:
-        super().__init__(
-            universe,
-            min_edge=from_decimal(config.min_edge),
-            max_shares=from_decimal(config.max_shares),
-            order_type=OrderType(config.order_type.value),
-            cooldown_s=config.cooldown_s,
-            bonus_per_share=from_decimal(coordination.inventory_bonus),
-            mm_strategy=mm_strategy,
-        )
+        super().__init__(universe, config, coordination, mm_strategy)
         self._debounce_s = config.debounce_s
         self._trade_no_side = config.trade_no_side
         self._events: dict[str, Event] = {}
