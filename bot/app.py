@@ -305,8 +305,7 @@ async def _start_app(
     await app.start(feed.run, name="feed")
 
     # Execution: one engine owns orders and positions; the journal gives back the last run's.
-    portfolio = await resume(journal)
-    last_prices = {fill.token_id: fill.price for fill in await journal.load_fills()}
+    portfolio, last_prices = await resume(journal)
     fee_rates = {t: m.fee_rate for m in universe.markets for t in m.token_ids}
     # Ids unique across runs: the journal keys fills by id, and a restart must not collide.
     run = f"paper-{time.time_ns() // 1_000_000:x}"
@@ -410,10 +409,12 @@ def _on_loopback(url: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
-async def resume(journal: Journal) -> Portfolio:
-    """The portfolio the journal holds: every fill replayed, then every settlement."""
+async def resume(journal: Journal) -> tuple[Portfolio, dict[str, int]]:
+    """The portfolio the journal holds (every fill replayed, then every settlement), and each
+    token's last fill price (a mark of last resort), from one read of the fills."""
     portfolio = Portfolio()
-    resumed = sum(portfolio.apply(fill) for fill in await journal.load_fills())
+    fills = await journal.load_fills()
+    resumed = sum(portfolio.apply(fill) for fill in fills)
     for record in await journal.load_decisions():
         if record.kind == RESOLVED:
             winner = record.detail.get("winner") or None
@@ -424,7 +425,7 @@ async def resume(journal: Journal) -> Portfolio:
             resumed,
             len(portfolio.positions()),
         )
-    return portfolio
+    return portfolio, {fill.token_id: fill.price for fill in fills}
 
 
 async def _close_at_exit(client: httpx.AsyncClient) -> None:
