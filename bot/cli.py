@@ -12,6 +12,7 @@ Exit codes (TRIO_IDIOMS.md section 8): 0 success, 1 crash, 2 invalid configurati
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -265,27 +266,13 @@ def _run_sim(args: argparse.Namespace, config: Config) -> int:
     return code
 
 
-def _lazy(name: str) -> Callable[..., Any]:
-    """A handler from ``bot.runtime_cli``, imported on use (``polybot config`` stays light)."""
+def _lazy(name: str, module: str = "bot.runtime_cli") -> Callable[..., Any]:
+    """A handler from ``module``, imported on use (``polybot config`` stays light)."""
 
     def call(*args: Any) -> Any:
-        from bot import runtime_cli
-
-        return getattr(runtime_cli, name)(*args)
+        return getattr(importlib.import_module(module), name)(*args)
 
     return call
-
-
-def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    from bot.report import add_report_arguments
-
-    add_report_arguments(parser)
-
-
-def _run_report(args: argparse.Namespace, config: Config) -> int:
-    from bot.report import run_report
-
-    return run_report(args, config)
 
 
 COMMANDS: Final[Mapping[str, Command]] = {
@@ -331,8 +318,8 @@ COMMANDS: Final[Mapping[str, Command]] = {
     ),
     "report": Command(
         help="PnL by strategy and market, fees, hit rate, drawdown; equity curve as a PNG",
-        add_arguments=_add_report_arguments,
-        run=_run_report,
+        add_arguments=_lazy("add_report_arguments", "bot.report"),
+        run=_lazy("run_report", "bot.report"),
     ),
 }
 
