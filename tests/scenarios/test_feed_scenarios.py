@@ -251,10 +251,10 @@ async def test_malformed_frames_are_counted_and_books_stay_right(kind: Transport
 
 
 async def test_a_slow_consumer_does_not_slow_the_feed(kind: TransportKind) -> None:
-    # The watchdog is not under test here: a long silence window keeps a loaded machine's slow
-    # quiet-market check (the pump pauses below) from reconnecting, which would strand frames
-    # the venue counted as sent on the old socket.
-    cfg = feed_config(kind, silence_timeout_s=5.0)
+    # The watchdog is not under test here. With the harness's 0.1 s pings a loaded machine's
+    # 0.3 s pause looks like a dead socket (no PONG for three intervals) and every shard
+    # reconnects, stranding frames the venue counted as sent: seen in CI. Slow pings, long window.
+    cfg = feed_config(kind, ping_interval_s=1.0, silence_timeout_s=5.0)
     async with harness(cfg, events_per_second=3_000.0) as h:
 
         def counts() -> tuple[int, int]:
