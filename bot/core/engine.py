@@ -41,7 +41,7 @@ from bot.core.trading import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 
     from bot.core.book import BookView
     from bot.core.risk import RiskGate
@@ -94,6 +94,8 @@ class Ledger(Protocol):
     def resolve(
         self, condition_id: str, winning_token: str | None, token_ids: Collection[str]
     ) -> int: ...
+
+    def undo(self, fill: Fill) -> bool: ...
 
 
 @attrs.frozen
@@ -150,6 +152,9 @@ class Engine:
     _next_id: int = attrs.field(default=0, init=False)
     _day: int | None = attrs.field(default=None, init=False)
     _day_start_pnl: int = attrs.field(default=0, init=False)
+    _legs: dict[str, _BasketRun] = attrs.field(factory=dict, init=False)
+    """Basket orders in flight -> their basket (resumed when the order ends)."""
+    _leg_cash: dict[str, int] = attrs.field(factory=dict, init=False)
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -269,7 +274,7 @@ class Engine:
         return self._send(strategy, place, now, ts_ms, basket=None)
 
     def _send(
-        self, strategy: str, place: Place, now: float, ts_ms: int, *, basket: str | None
+        self, strategy: str, place: Place, now: float, ts_ms: int, *, basket: _BasketRun | None
     ) -> EngineOutput:
         self._next_id += 1
         order = Order(
@@ -283,10 +288,13 @@ class Engine:
             post_only=place.post_only,
             tag=place.tag,
             created_at=now,
-            basket=basket,
+            basket=basket.basket.key if basket is not None else None,
         )
         self._orders[order.id] = order
         self._by_strategy.setdefault(strategy, {})[order.id] = order
+        if basket is not None:
+            self._legs[order.id] = basket
+            self._leg_cash[order.id] = 0
         return self._absorb(self.venue.submit(order, self.views(place.token_id), now, ts_ms), now)
 
     def _basket(self, strategy: str, basket: Basket, now: float, ts_ms: int) -> EngineOutput:
@@ -310,7 +318,18 @@ class Engine:
             if leg.side is Side.BUY:
                 exposure += notional_units(leg.price, leg.size, round_up=True)
             positions[leg.token_id] = position + (leg.size if leg.side is Side.BUY else -leg.size)
-        out = EngineOutput()
+        run = _BasketRun(strategy, basket, self._basket_steps(strategy, basket), now, ts_ms)
+        return self._advance(run, None, now)
+
+    def _basket_steps(
+        self, strategy: str, basket: Basket
+    ) -> Generator[Place, tuple[int, int], Decision | None]:
+        """The basket's orders, one at a time: each ``yield`` sends one and receives what it
+        filled (shares, and the cash its fills moved so far); returns the leg-risk decision.
+
+        A generator so that the same procedure serves a venue that answers at once (paper) and
+        one that answers later (live): the engine resumes it when the order's final status
+        arrives, whenever that is."""
         filled: list[tuple[Place, int]] = []
         sets = min(leg.size for leg in basket.legs)
         for leg in basket.legs:
@@ -319,19 +338,17 @@ class Engine:
                 continue
             # A FAK leg after a partial one asks only for the sets the basket can still make.
             send = leg if leg.order_type is OrderType.FOK else attrs.evolve(leg, size=sets)
-            before = len(out.events)
-            out.extend(self._send(strategy, send, now, ts_ms, basket=basket.key))
-            size = sum(e.size for e in out.events[before:] if isinstance(e, Fill))
+            size, _ = yield send
             filled.append((leg, size))
             sets = min(sets, size)
         if all(size == sets for _, size in filled):
-            return out
+            return None
         unwound: list[str] = []
         for leg, size in filled:
             surplus = size - sets
             if surplus <= 0:
                 continue
-            if self.unwind:
+            if self.unwind and basket.unwind:
                 view = self.views(leg.token_id)
                 tick = view.tick_size if view is not None else 10_000
                 undo = Place(
@@ -343,32 +360,38 @@ class Engine:
                     tag="unwind",
                     note=f"unwind basket {basket.key}",
                 )
-                before = len(out.events)
-                out.extend(self._send(strategy, undo, now, ts_ms, basket=basket.key))
-                fills = [e for e in out.events[before:] if isinstance(e, Fill)]
-                got = sum(f.size for f in fills)
-                proceeds = sum(notional_units(f.price, f.size, round_up=False) for f in fills)
+                got, proceeds = yield undo
                 unwound.append(
                     f"{leg.token_id[:12]} {format_units(got)}/{format_units(surplus)} "
                     f"for {format_units(proceeds)}"
                 )
             else:
                 unwound.append(f"{leg.token_id[:12]} {format_units(surplus)} kept")
-        out.decisions.append(
-            Decision(
-                strategy,
-                "basket.partial",
-                basket.key,
-                {
-                    "complete_sets": format_units(sets),
-                    "legs": " ".join(
-                        f"{leg.token_id[:12]}={format_units(size)}/{format_units(leg.size)}"
-                        for leg, size in filled
-                    ),
-                    "leg_risk": "; ".join(unwound),
-                },
-            )
+        return Decision(
+            strategy,
+            "basket.partial",
+            basket.key,
+            {
+                "complete_sets": format_units(sets),
+                "legs": " ".join(
+                    f"{leg.token_id[:12]}={format_units(size)}/{format_units(leg.size)}"
+                    for leg, size in filled
+                ),
+                "leg_risk": "; ".join(unwound),
+            },
         )
+
+    def _advance(self, run: _BasketRun, result: tuple[int, int] | None, now: float) -> EngineOutput:
+        """Send the basket's next order, or record how it ended."""
+        out = EngineOutput()
+        try:
+            place = next(run.steps) if result is None else run.steps.send(result)
+        except StopIteration as stop:
+            if stop.value is not None:
+                out.decisions.append(stop.value)
+            return out
+        ts_ms = run.ts_ms + round((now - run.started_at) * 1000)
+        out.extend(self._send(run.strategy, place, now, ts_ms, basket=run))
         return out
 
     # --- market data -----------------------------------------------------------------------------
@@ -401,13 +424,45 @@ class Engine:
 
     # --- bookkeeping -----------------------------------------------------------------------------
 
+    def absorb(self, events: Sequence[ExecEvent], now: float) -> EngineOutput:
+        """Events a venue reported on its own (the live venue: REST answers and the user
+        channel, after the call that caused them returned)."""
+        return self._absorb(list(events), now)
+
+    def undo(self, fill: Fill) -> bool:
+        """A provisional fill whose trade failed on chain never happened: take it back."""
+        return self.ledger.undo(fill)
+
     def _absorb(self, events: list[ExecEvent], now: float) -> EngineOutput:
+        ended: list[tuple[_BasketRun, OrderUpdate]] = []
         for event in events:
             if isinstance(event, Fill):
-                self.ledger.apply(event)
-                self.last_fill_price[event.token_id] = event.price
+                if self.ledger.apply(event):
+                    self.last_fill_price[event.token_id] = event.price
+                    if event.order_id in self._leg_cash:
+                        self._leg_cash[event.order_id] += notional_units(
+                            event.price, event.size, round_up=event.side is Side.BUY
+                        )
             elif isinstance(event, OrderUpdate) and event.status is not OrderStatus.LIVE:
                 order = self._orders.pop(event.order_id, None)
                 if order is not None:
                     self._by_strategy.get(order.strategy, {}).pop(order.id, None)
-        return EngineOutput(events=list(events))
+                run = self._legs.pop(event.order_id, None)
+                if run is not None:
+                    ended.append((run, event))
+        out = EngineOutput(events=list(events))
+        for run, update in ended:  # after every event of the batch is booked
+            cash = self._leg_cash.pop(update.order_id, 0)
+            out.extend(self._advance(run, (update.filled, cash), now))
+        return out
+
+
+@attrs.define(eq=False)
+class _BasketRun:
+    """A basket being carried out: its steps resume as each order's final status arrives."""
+
+    strategy: str
+    basket: Basket
+    steps: Generator[Place, tuple[int, int], Decision | None]
+    started_at: float
+    ts_ms: int

@@ -238,6 +238,7 @@ class Portfolio(Inventory):
         """token -> strategy -> account."""
         self._net: dict[str, int] = {}
         self._seen: set[str] = set()
+        self._undone: set[str] = set()
         self._resolved: dict[str, str | None] = {}
         self._units: Units | None = None
 
@@ -262,28 +263,63 @@ class Portfolio(Inventory):
         slot = self._slot(fill.strategy, fill.token_id)
         buy = fill.side is Side.BUY
         amount = notional_units(fill.price, fill.size, round_up=buy)
-        signed = fill.size if buy else -fill.size
         slot.cash += -amount if buy else amount
         slot.cash -= fill.fee
         slot.fees += fill.fee
         slot.fills += 1
         slot.volume += amount
+        self._move(slot, fill.token_id, buy=buy, size=fill.size, amount=amount, price=fill.price)
+        return True
+
+    def undo(self, fill: Fill) -> bool:
+        """Take back a fill that never happened (a provisional live fill whose trade ``FAILED``
+        on chain): its cash, fee and volume exactly; its shares and cost exactly while the
+        position it added to still holds them, else as a trade the other way at the same price.
+        ``False`` (nothing changes) for a fill never applied or already undone.
+        """
+        if fill.fill_id not in self._seen or fill.fill_id in self._undone:
+            return False
+        self._undone.add(fill.fill_id)
+        slot = self._slot(fill.strategy, fill.token_id)
+        buy = fill.side is Side.BUY
+        amount = notional_units(fill.price, fill.size, round_up=buy)
+        slot.cash += amount if buy else -amount
+        slot.cash += fill.fee
+        slot.fees -= fill.fee
+        slot.fills -= 1
+        slot.volume -= amount
+        signed = fill.size if buy else -fill.size
+        if slot.shares * signed > 0 and abs(slot.shares) >= fill.size:
+            # The fill added to a position that is still there: take out exactly what it added.
+            slot.cost -= amount if buy else -amount
+            slot.shares -= signed
+            self._net[fill.token_id] -= signed
+        else:  # positions moved through it since: close it as a trade the other way
+            self._move(
+                slot, fill.token_id, buy=not buy, size=fill.size, amount=amount, price=fill.price
+            )
+        return True
+
+    def _move(
+        self, slot: _Slot, token_id: str, *, buy: bool, size: int, amount: int, price: int
+    ) -> None:
+        """Shares and cost basis after trading ``size`` shares for ``amount`` of cash."""
+        signed = size if buy else -size
         old = slot.shares
         if old == 0 or (old > 0) == buy:
             slot.cost += amount if buy else -amount
         else:
-            closed = min(fill.size, abs(old))
+            closed = min(size, abs(old))
             if closed == abs(old):
                 slot.cost = 0
             else:
                 slot.cost -= slot.cost * closed // abs(old)
-            opened = fill.size - closed
+            opened = size - closed
             if opened:
-                flip = notional_units(fill.price, opened, round_up=buy)
+                flip = notional_units(price, opened, round_up=buy)
                 slot.cost = flip if buy else -flip
         slot.shares = old + signed
-        self._net[fill.token_id] = self._net.get(fill.token_id, 0) + signed
-        return True
+        self._net[token_id] = self._net.get(token_id, 0) + signed
 
     def resolve(
         self, condition_id: str, winning_token: str | None, token_ids: Collection[str]

@@ -10,7 +10,7 @@ import attrs
 
 from bot.config import RiskConfig
 from bot.core.book import BookView
-from bot.core.engine import Engine
+from bot.core.engine import Engine, EngineOutput
 from bot.core.money import ONE, Side, notional_units
 from bot.core.risk import RiskGate, RiskLimits
 from bot.core.trading import (
@@ -169,6 +169,9 @@ class Book:
     def resolve(self, condition_id: str, winning_token: str | None, token_ids: Any) -> int:
         raise NotImplementedError
 
+    def undo(self, fill: Fill) -> bool:
+        raise NotImplementedError
+
 
 def engine(venue: Script, views: dict[str, BookView], daily_loss: str = "100") -> Engine:
     limits = RiskLimits.from_config(RiskConfig(daily_loss_limit=Decimal(daily_loss)))
@@ -310,3 +313,46 @@ def test_marks_fall_back_to_one_side_then_to_the_last_fill() -> None:
     del views["n"]
     assert eng.marks(["y", "n"]) == {"y": 400_000, "n": 580_000}  # the bid; the last fill
     assert eng.marks(["unknown"]) == {}
+
+
+@attrs.define
+class Later(Script):
+    """A venue that answers later (like the live one): ``submit`` only queues the order; the
+    test delivers what the scripted fills would have been through ``Engine.absorb``."""
+
+    queued: list[Order] = attrs.field(factory=list)
+
+    def submit(
+        self, order: Order, view: BookView | None, now: float, ts_ms: int
+    ) -> list[ExecEvent]:
+        self.queued.append(order)
+        return []
+
+    def answer(self, eng: Engine, now: float) -> EngineOutput:
+        order = self.queued.pop(0)
+        return eng.absorb(Script.submit(self, order, None, now, 0), now)
+
+
+def test_a_basket_on_a_venue_that_answers_later_sends_one_leg_at_a_time() -> None:
+    venue = Later(fills={"n": 4 * ONE})  # the NO leg fills 4 of 10
+    eng = engine(venue, VIEWS)
+    out = eng.submit("arb", [Basket("0xa", legs(OrderType.FAK), edge=1)], 0.0, 0)
+    assert (out.events, [o.token_id for o in venue.queued]) == ([], ["y"])
+    assert [o.token_id for o in eng.all_open_orders()] == ["y"]  # counted by risk meanwhile
+    venue.answer(eng, 0.1)  # YES filled 10: only now does the NO leg go out
+    assert [(o.token_id, o.size) for o in venue.queued] == [("n", 10 * ONE)]
+    venue.answer(eng, 0.2)  # NO filled 4: 6 YES are leg risk, unwound at market
+    (unwind,) = venue.queued
+    assert (unwind.token_id, unwind.side, unwind.size, unwind.tag) == (
+        "y",
+        Side.SELL,
+        6 * ONE,
+        "unwind",
+    )
+    done = venue.answer(eng, 0.3)
+    (decision,) = done.decisions
+    assert (decision.strategy, decision.kind) == ("arb", "basket.partial")
+    assert decision.detail["complete_sets"] == "4"
+    assert "6/6 for 0.06" in decision.detail["leg_risk"]  # sold down to the 0.01 tick
+    assert eng.ledger.position("y") == eng.ledger.position("n") == 4 * ONE
+    assert list(eng.all_open_orders()) == []

@@ -295,3 +295,18 @@ def test_fills_in_any_order_give_the_same_books(
         assert one.fees(s) == two.fees(s)
     marks = {"by": 410_000, "eay": 200_000}
     assert one.pnl(UNIVERSE, marks) == two.pnl(UNIVERSE, marks)
+
+
+def test_undoing_a_failed_fill_restores_the_books_exactly() -> None:
+    p = Portfolio()
+    p.apply(fill("by", Side.BUY, "0.40", "100", fill_id="t0"))
+    before = (p.position("by"), p.cash(), p.fees(), p.volume(), p.exposure(), p.fill_count())
+    failed = fill("by", Side.BUY, "0.333", "7.77", fee="0.02", fill_id="t1")  # cash rounds up
+    assert p.apply(failed)
+    assert p.undo(failed) is True
+    assert (p.position("by"), p.cash(), p.fees(), p.volume(), p.exposure(), p.fill_count()) == (
+        before
+    )
+    assert p.undo(failed) is False  # once only
+    assert p.undo(fill("by", Side.BUY, "0.40", "1", fill_id="never-applied")) is False
+    assert p.apply(failed) is False  # and a repeat of the failed trade does not come back
