@@ -9,7 +9,9 @@ trio.run
         └── app nursery (the app scope)
             ├── discovery            Gamma + CLOB REST -> typed Universe (before anything else)
             ├── feed                 one supervised WebSocket session per shard -> books -> bus
-            ├── execution            intents -> risk -> paper venue -> fills; journal (SQLite)
+            ├── live trading         [run only] heartbeat, order workers, user channel;
+            │                        on the way out a shielded cancel-all (bot.shell.live_venue)
+            ├── execution            intents -> risk -> venue (paper or live) -> fills; journal
             ├── strategy tasks       one per strategy, each on its own bus subscription
             ├── forecasts            weather forecasts for the forecast taker (when enabled)
             ├── loop-lag monitor
@@ -51,6 +53,8 @@ from bot.core.strategies.arbitrage import ComplementArb, NegRiskArb
 from bot.core.strategies.forecast import ForecastTaker
 from bot.core.strategies.market_making import MarketMaker
 from bot.shell.bus import Bus
+from bot.shell.clob_trading import ALL_RATE_LIMITS, TradingClient
+from bot.shell.credentials import missing_for_live, obtain_api_creds, signature_type_of
 from bot.shell.discovery import ProgressPrinter, discover
 from bot.shell.execution import RESOLVED, Execution, ExecutionStats
 from bot.shell.feed import MarketFeed
@@ -62,9 +66,12 @@ from bot.shell.forecast import (
 )
 from bot.shell.health import Reservoir, run_loop_lag_monitor, run_status_line
 from bot.shell.journal import open_journal
+from bot.shell.live_venue import ORDER_SENT, TRADE_FAILED, LiveVenue
 from bot.shell.logsink import configure_logging, open_log_channel, run_log_writer
 from bot.shell.rest import RestClient
 from bot.shell.runner import RunnerStats, Submission, Trading, run_strategy
+from bot.shell.signer import OrderSigner
+from bot.shell.user_feed import UserFeed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -84,6 +91,8 @@ class VenueUrls:
     gamma_url: str
     clob_url: str
     ws_market_url: str
+    ws_user_url: str = ""
+    """The user channel (live trading only)."""
 
 
 @attrs.define(eq=False)
@@ -99,6 +108,11 @@ class BotHandle:
     cancel_scope: trio.CancelScope
     engine: Engine
     execution: ExecutionStats
+    live: LiveVenue | None = None
+    """The live venue when trading for real (``None`` on paper)."""
+    user_feed: UserFeed | None = None
+    executor: Execution | None = None
+    """The execution task itself: its recent decisions and the operator's cancel-all."""
 
     def sample_books(self, markets: int = 3) -> list[dict[str, Any]]:
         """Top of book of the first few binary markets (YES side), for the status output."""
@@ -146,8 +160,18 @@ class BotHandle:
                 "open_orders": len(self.engine.all_open_orders()),
                 "pnl": format_units(self.engine.ledger.pnl(self.universe, self.engine.marks())),
                 "kill_switch": self.engine.risk.killed,
+                "mode": "paper" if self.live is None else "live",
             },
+            **self._live_health(),
         }
+
+    def _live_health(self) -> dict[str, Any]:
+        if self.live is None:
+            return {}
+        stats = attrs.asdict(self.live.stats)
+        stats["provisional_notional"] = format_units(self.live.stats.provisional_notional)
+        user = self.user_feed.statistics() if self.user_feed is not None else None
+        return {"live": stats, "user_feed": attrs.asdict(user) if user is not None else None}
 
 
 def strategies_for(universe: Universe, cfg: Config) -> dict[str, Callable[[], Strategy]]:
@@ -203,6 +227,7 @@ async def run_bot(
     journal_path: Path | None = None,
     on_ready: Callable[[BotHandle], None] | None = None,
     status_interval_s: float = 5.0,
+    live: bool = False,
     task_status: trio.TaskStatus[BotHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the market-data runtime until cancelled; ``task_status.started(handle)`` once live.
@@ -214,6 +239,8 @@ async def run_bot(
         console: also print human log lines to stderr.
         log_path: the JSON-lines log file (default ``cfg.log.dir / "polybot.jsonl"``).
         journal_path: the SQLite journal (default ``cfg.execution.journal``).
+        live: send real orders (signed with ``cfg.secrets``) to ``urls`` instead of paper fills;
+            the caller has checked the keys and the operator's confirmation.
         on_ready: called with the handle once every task has started.
         status_interval_s: how often the status line and the health record are written.
     """
@@ -244,7 +271,14 @@ async def run_bot(
                 trio.open_nursery() as app,
             ):
                 handle = await _start_app(
-                    cfg, urls, discovery or cfg.discovery, channel, journal, app, status_interval_s
+                    cfg,
+                    urls,
+                    discovery or cfg.discovery,
+                    channel,
+                    journal,
+                    app,
+                    status_interval_s,
+                    live=live,
                 )
                 # Everything built at start-up (universe, books, configs) lives for the whole run:
                 # moved out of the collector's reach, full collections stop walking it (measured:
@@ -269,6 +303,8 @@ async def _start_app(
     journal: Journal,
     app: trio.Nursery,
     status_interval_s: float,
+    *,
+    live: bool,
 ) -> BotHandle:
     rng = random.Random()
     client = httpx.AsyncClient(timeout=cfg.venue.http_timeout_s)
@@ -305,23 +341,35 @@ async def _start_app(
     await app.start(feed.run, name="feed")
 
     # Execution: one engine owns orders and positions; the journal gives back the last run's.
-    portfolio, last_prices = await resume(journal)
-    fee_rates = {t: m.fee_rate for m in universe.markets for t in m.token_ids}
+    resumed = await resume(journal)
     # Ids unique across runs: the journal keys fills by id, and a restart must not collide.
-    run = f"paper-{time.time_ns() // 1_000_000:x}"
-    fill_ids = itertools.count(1)
+    run = f"{'live' if live else 'paper'}-{time.time_ns() // 1_000_000:x}"
+    venue: PaperVenue | LiveVenue
+    live_venue: LiveVenue | None = None
+    user_feed: UserFeed | None = None
+    if live:
+        live_venue, user_feed = await app.start(
+            partial(run_live, cfg, urls, universe, resumed.venue_orders, journal, channel, rng),
+            name="live trading",
+        )
+        venue = live_venue
+    else:
+        fee_rates = {t: m.fee_rate for m in universe.markets for t in m.token_ids}
+        fill_ids = itertools.count(1)
+        venue = PaperVenue(
+            fee_rate=lambda token: fee_rates.get(token, 0),
+            next_id=lambda: f"{run}-f{next(fill_ids)}",
+        )
+    portfolio = resumed.portfolio
     engine = Engine(
         universe,
         portfolio,
         RiskGate(RiskLimits.from_config(cfg.risk)),
-        PaperVenue(
-            fee_rate=lambda token: fee_rates.get(token, 0),
-            next_id=lambda: f"{run}-f{next(fill_ids)}",
-        ),
+        venue,
         bus.view,
         unwind=cfg.execution.unwind_partial_baskets,
         id_prefix=f"{run}-o",
-        last_fill_price=last_prices,
+        last_fill_price=resumed.last_prices,
     )
     makers = strategies_for(universe, cfg)
     inboxes = {name: bus.subscribe(name, max_pending=10_000) for name in makers}
@@ -332,6 +380,7 @@ async def _start_app(
         channel,
         bus.subscribe("execution", max_pending=100_000),
         inboxes,
+        venue_events=live_venue.outbox if live_venue is not None else None,
     )
     await app.start(execution.run, receive, name="execution")
     trading = Trading(universe, portfolio, engine.open_orders, send.send)
@@ -389,6 +438,9 @@ async def _start_app(
         app.cancel_scope,
         engine,
         execution.stats,
+        live=live_venue,
+        user_feed=user_feed,
+        executor=execution,
     )
     await app.start(
         partial(
@@ -409,23 +461,117 @@ def _on_loopback(url: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
-async def resume(journal: Journal) -> tuple[Portfolio, dict[str, int]]:
-    """The portfolio the journal holds (every fill replayed, then every settlement), and each
-    token's last fill price (a mark of last resort), from one read of the fills."""
+@attrs.frozen
+class Resumed:
+    """What the journal gives back at start.
+
+    Attributes:
+        portfolio: every fill replayed, then every settlement, minus fills whose trade failed.
+        last_prices: each token's last fill price (a mark of last resort).
+        venue_orders: the venue's order id -> (our order id, strategy), for live orders of
+            earlier runs, so their late fills are still attributed.
+    """
+
+    portfolio: Portfolio
+    last_prices: dict[str, int]
+    venue_orders: dict[str, tuple[str, str]]
+
+
+async def resume(journal: Journal) -> Resumed:
+    """The state the journal holds, from one read of the fills and one of the decisions."""
     portfolio = Portfolio()
     fills = await journal.load_fills()
     resumed = sum(portfolio.apply(fill) for fill in fills)
+    by_id = {fill.fill_id: fill for fill in fills}
+    venue_orders: dict[str, tuple[str, str]] = {}
     for record in await journal.load_decisions():
         if record.kind == RESOLVED:
             winner = record.detail.get("winner") or None
             portfolio.resolve(record.key, winner, record.detail["tokens"].split(","))
+        elif record.kind == TRADE_FAILED and record.key in by_id:
+            portfolio.undo(by_id[record.key])
+        elif record.kind == ORDER_SENT and "venue_id" in record.detail:
+            venue_orders[record.detail["venue_id"]] = (record.key, record.strategy)
     if resumed:
         logger.info(
             "resumed {} fills from the journal: {} open positions",
             resumed,
             len(portfolio.positions()),
         )
-    return portfolio, {fill.token_id: fill.price for fill in fills}
+    return Resumed(portfolio, {fill.token_id: fill.price for fill in fills}, venue_orders)
+
+
+async def run_live(
+    cfg: Config,
+    urls: VenueUrls,
+    universe: Universe,
+    venue_orders: Mapping[str, tuple[str, str]],
+    journal: Journal,
+    log: LogChannel,
+    rng: random.Random,
+    *,
+    task_status: trio.TaskStatus[tuple[LiveVenue, UserFeed]],
+) -> None:
+    """Live trading's own task tree: an HTTP client of its own (so the shutdown cancel-all
+    still has one while the rest of the app is closing), L2 credentials, the live venue
+    (heartbeat first) and the user channel (reconciled before ready). Started before the
+    strategies, so no order goes out before the dead-man switch and reconciliation."""
+    secrets = cfg.secrets
+    missing = missing_for_live(secrets)
+    if missing or secrets.private_key is None:
+        raise LiveTradingRefused("; ".join(missing))
+    async with httpx.AsyncClient(timeout=cfg.venue.http_timeout_s) as http:
+        rest = RestClient(
+            http,
+            gamma_url=urls.gamma_url,
+            clob_url=urls.clob_url,
+            backoff=Backoff(cfg.feed.reconnect_base_s, cfg.feed.reconnect_max_s),
+            rng=rng,
+            rate_limits=ALL_RATE_LIMITS,
+        )
+        signer = OrderSigner(secrets.private_key)
+        creds = await obtain_api_creds(rest, signer, secrets)
+        client = TradingClient(
+            rest,
+            creds=creds,
+            signer=signer,
+            signature_type=signature_type_of(secrets),
+            funder=secrets.funder.reveal() if secrets.funder is not None else None,
+        )
+        offset = await client.sync_clock()
+        logger.info(
+            "live trading as {} ({}); venue clock offset {:+.3f}s",
+            signer.address,
+            signature_type_of(secrets).name,
+            offset,
+        )
+        venue = LiveVenue(
+            client,
+            universe,
+            creds.api_key.reveal(),
+            record=journal.record,
+            known=venue_orders,
+            grace_s=cfg.shutdown.grace_s,
+        )
+        feed = UserFeed(
+            urls.ws_user_url or cfg.venue.ws_user_url,
+            creds,
+            [m.condition_id for m in universe.markets],
+            cfg.feed,
+            on_event=venue.on_user_event,
+            reconcile=venue.reconcile,
+            rng=rng,
+            mapper=venue.mapper,
+            log=log,
+        )
+        async with trio.open_nursery() as nursery:
+            await nursery.start(venue.run, name="live venue")
+            await nursery.start(feed.run, name="user feed")
+            task_status.started((venue, feed))
+
+
+class LiveTradingRefused(Exception):
+    """Live trading cannot start: the message says what is missing (never a secret)."""
 
 
 async def _close_at_exit(client: httpx.AsyncClient) -> None:

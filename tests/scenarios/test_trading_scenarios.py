@@ -327,5 +327,5 @@ async def test_a_restart_after_a_crash_resumes_positions_with_no_fill_lost_or_do
     assert len({f.fill_id for f in fills}) == len(fills)  # no fill doubled
     assert {f.fill_id for f in journaled} <= {f.fill_id for f in fills}  # none lost
     async with open_journal(cfg.execution.journal) as journal:
-        rebuilt, _ = await resume(journal)  # fills, then the settlement
+        rebuilt = (await resume(journal)).portfolio  # fills, then the settlement
     assert dict(rebuilt.positions()) == final_positions

@@ -1,0 +1,386 @@
+"""Live execution end to end against the embedded sim venue: real signatures, real HTTP, the user
+channel, reconciliation, the dead-man heartbeat and the shutdown cancel-all.
+
+The first tests drive the engine with the live venue directly (``Rig``): the engine decides,
+``LiveVenue`` signs and posts over loopback, the sim venue matches, and what comes back through
+the user channel is pumped into ``Engine.absorb`` as the execution task would. The last ones
+run the whole bot (``run_bot(live=True)``) and stop it as SIGINT would.
+
+What is checked is checked at the venue (``venue.app.accounts``): orders it holds, orders still
+resting. Real sockets, so the real clock (TRIO_IDIOMS.md section 7); every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Final
+
+import attrs
+import httpx
+import trio
+from loguru import logger
+
+from bot.app import VenueUrls, run_bot
+from bot.config import Config, Secret, Secrets, SignatureType
+from bot.core.backoff import Backoff
+from bot.core.book import BookView
+from bot.core.engine import Engine
+from bot.core.money import ONE, Side
+from bot.core.portfolio import Portfolio
+from bot.core.risk import RiskGate, RiskLimits
+from bot.core.trading import Basket, Fill, OrderStatus, OrderType, OrderUpdate, Place
+from bot.core.wire.market_events import Level
+from bot.report import build_report, render_table
+from bot.shell.clob_trading import ALL_RATE_LIMITS, TradingClient
+from bot.shell.credentials import obtain_api_creds
+from bot.shell.discovery import discover
+from bot.shell.journal import open_journal
+from bot.shell.live_venue import ORDER_SENT, LiveVenue
+from bot.shell.rest import RestClient
+from bot.shell.signer import OrderSigner
+from bot.shell.user_feed import UserFeed
+from bot.sim.venue import open_sim_venue
+from tests.sim.server_helpers import START_MS, WAIT, small_config
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from pathlib import Path
+
+    from bot.config import DiscoveryConfig
+    from bot.core.trading import ExecEvent, Intent
+    from bot.core.universe import Universe
+    from bot.sim.universe import SimMarket
+    from bot.sim.venue import SimVenue
+
+KEY: Final = Secret("0x" + "7a" * 32)
+SHARES: Final = 10 * ONE
+
+
+@attrs.define
+class Rig:
+    venue: SimVenue
+    engine: Engine
+    live: LiveVenue
+    feed: UserFeed
+    http: httpx.AsyncClient
+    events: list[ExecEvent] = attrs.field(factory=list)
+    logs: list[str] = attrs.field(factory=list)
+    api_key: str = ""
+
+    def submit(self, *intents: Intent) -> None:
+        out = self.engine.submit("s", list(intents), trio.current_time(), 0)
+        assert out.rejections == [], out.rejections
+        self.events.extend(out.events)
+
+    async def wait_for(self, what: Callable[[], bool], why: str) -> None:
+        await poll(what, why, f"events: {self.events}")
+
+    def updates(self, status: OrderStatus) -> list[OrderUpdate]:
+        return [e for e in self.events if isinstance(e, OrderUpdate) and e.status is status]
+
+    def fills(self) -> list[Fill]:
+        return [e for e in self.events if isinstance(e, Fill)]
+
+    def resting_at_venue(self) -> list[str]:
+        return [o.order_id for o in self.venue.app.accounts.open_orders(self.api_key)]
+
+
+def relaxed(cfg: Config) -> DiscoveryConfig:
+    return attrs.evolve(
+        cfg.discovery,
+        keywords=(),
+        tag_slugs=(),
+        min_liquidity=Decimal(0),
+        min_volume=Decimal(0),
+        end_within_days=0,
+        max_markets=6,
+    )
+
+
+async def universe_of(rest: RestClient) -> Universe:
+    """The engine's universe, discovered over the sim's REST API as the bot does it."""
+    return await discover(rest, relaxed(Config()), now=datetime.fromtimestamp(START_MS / 1000, UTC))
+
+
+async def poll(what: Callable[[], bool], why: str, context: str = "") -> None:
+    """Wait (bounded) for a condition on state another process-like party changes (the venue
+    over a real socket): there is no event to wait on, so look every 10 ms."""
+    deadline = trio.current_time() + WAIT
+    while not what():
+        assert trio.current_time() < deadline, f"timed out waiting for {why}; {context}"
+        await trio.sleep(0.01)
+
+
+@asynccontextmanager
+async def rig(
+    *, read_timeout: float = WAIT, heartbeat_s: float = 1.0, **sim: object
+) -> AsyncIterator[Rig]:
+    logs: list[str] = []
+    sink = logger.add(lambda m: logs.append(str(m)), level="DEBUG", format="{message} {extra}")
+    try:
+        async with (
+            open_sim_venue(small_config(**sim), start_epoch_ms=START_MS, pump=False) as venue,
+            httpx.AsyncClient(timeout=httpx.Timeout(WAIT, read=read_timeout)) as http,
+            trio.open_nursery() as nursery,
+        ):
+            venue.faults.retry_after_s = 0
+            rest = RestClient(
+                http,
+                gamma_url=venue.gamma_url,
+                clob_url=venue.clob_url,
+                backoff=Backoff(base_s=0.01, max_s=0.05),
+                rng=random.Random(3),
+                max_attempts=4,
+                rate_limits=ALL_RATE_LIMITS,
+            )
+            signer = OrderSigner(KEY)
+            creds = await obtain_api_creds(rest, signer, Secrets(private_key=KEY))
+            client = TradingClient(
+                rest, creds=creds, signer=signer, signature_type=SignatureType.EOA
+            )
+            universe = await universe_of(rest)
+
+            async def record(item: object) -> None:
+                pass
+
+            live = LiveVenue(
+                client,
+                universe,
+                creds.api_key.reveal(),
+                record=record,
+                heartbeat_s=heartbeat_s,
+                fill_wait_s=1.0,
+                grace_s=WAIT,
+            )
+            cfg = Config()
+            feed = UserFeed(
+                venue.ws_user_url,
+                creds,
+                [],
+                attrs.evolve(cfg.feed, ping_interval_s=0.2, silence_timeout_s=2.0),
+                on_event=live.on_user_event,
+                reconcile=live.reconcile,
+                rng=random.Random(4),
+                mapper=live.mapper,
+            )
+
+            def views(token: str) -> BookView:
+                """The venue's true book (the pump is off: it moves only by our orders)."""
+                book = venue.exchange.book(token)
+                bids = tuple(Level(lv.price, lv.size) for lv in book.bids())
+                asks = tuple(Level(lv.price, lv.size) for lv in book.asks())
+                return BookView(
+                    asset_id=token,
+                    best_bid=bids[0] if bids else None,
+                    best_ask=asks[0] if asks else None,
+                    bids=bids,
+                    asks=asks,
+                    tick_size=universe.market_for_token(token).tick_size,
+                    last_update_ms=1,
+                    stale=False,
+                )
+
+            engine = Engine(
+                universe,
+                Portfolio(),
+                RiskGate(RiskLimits.from_config(cfg.risk)),
+                live,
+                views,
+                id_prefix="live-t-o",
+            )
+            r = Rig(venue, engine, live, feed, http, logs=logs, api_key=creds.api_key.reveal())
+
+            async def pump() -> None:
+                async for item in live.outbox:
+                    if isinstance(item, Fill | OrderUpdate):
+                        r.events.extend(engine.absorb([item], trio.current_time()).events)
+
+            nursery.start_soon(pump)
+            await nursery.start(live.run)
+            await nursery.start(feed.run)
+            with trio.fail_after(6 * WAIT):
+                yield r
+            nursery.cancel_scope.cancel()
+        secrets = (KEY.reveal(), KEY.reveal()[2:], creds.secret.reveal(), creds.passphrase.reveal())
+        joined = "\n".join(logs)
+        assert logs
+        for secret in secrets:
+            assert secret not in joined
+    finally:
+        logger.remove(sink)
+
+
+def market_of(r: Rig) -> SimMarket:
+    venue = r.venue
+    known = {m.condition_id for m in r.engine.universe.markets}
+    for market in venue.universe.markets:
+        if market.neg_risk or market.condition_id not in known:
+            continue
+        asks = list(venue.exchange.book(market.yes_token).asks())
+        if asks and 200_000 <= asks[0].price <= 800_000 and asks[0].size >= 2 * SHARES:
+            bids = list(venue.exchange.book(market.yes_token).bids())
+            if bids and bids[0].price > 20_000:
+                return market
+    raise AssertionError("no suitable market in the sim universe")
+
+
+def best_ask(venue: SimVenue, token: str) -> int:
+    return next(iter(venue.exchange.book(token).asks())).price
+
+
+async def test_a_resting_order_is_placed_then_cancelled_at_the_venue() -> None:
+    async with rig() as r:
+        market = market_of(r)
+        r.submit(Place(market.yes_token, Side.BUY, 20_000, SHARES))
+        await r.wait_for(lambda: r.updates(OrderStatus.LIVE) != [], "the order to rest")
+        assert len(r.resting_at_venue()) == 1
+        (order,) = r.engine.open_orders("s").values()
+        from bot.core.trading import Cancel
+
+        r.submit(Cancel(order.id))
+        await r.wait_for(lambda: r.updates(OrderStatus.CANCELED) != [], "the cancel")
+        assert r.resting_at_venue() == []
+        assert list(r.engine.all_open_orders()) == []
+        assert len(r.venue.app.accounts.orders) == 1  # one order ever reached the venue
+
+
+async def test_a_marketable_order_fills_through_the_user_channel_before_it_ends() -> None:
+    async with rig() as r:
+        market = market_of(r)
+        price = best_ask(r.venue, market.yes_token)
+        r.submit(Place(market.yes_token, Side.BUY, price, SHARES, OrderType.FOK))
+        await r.wait_for(lambda: r.updates(OrderStatus.MATCHED) != [], "the fill")
+        fills = r.fills()
+        assert sum(f.size for f in fills) == SHARES
+        end = next(i for i, e in enumerate(r.events) if isinstance(e, OrderUpdate))
+        assert all(r.events.index(f) < end for f in fills)  # fills first, as on paper
+        assert r.engine.ledger.position(market.yes_token) == SHARES
+        assert fills[0].fee > 0
+        assert fills[0].order_id.startswith("live-t-o")
+        await r.wait_for(lambda: r.live.stats.confirmed_fills >= 1, "the trade to confirm")
+
+
+async def test_a_basket_goes_out_leg_by_leg_and_completes_sets() -> None:
+    async with rig() as r:
+        market = market_of(r)
+        legs = tuple(
+            Place(t, Side.BUY, best_ask(r.venue, t), SHARES, OrderType.FOK)
+            for t in (market.yes_token, market.no_token)
+        )
+        r.submit(Basket(market.condition_id, legs, edge=0))
+        await r.wait_for(lambda: len(r.updates(OrderStatus.MATCHED)) == 2, "both legs")
+        assert r.engine.ledger.position(market.yes_token) == SHARES
+        assert r.engine.ledger.position(market.no_token) == SHARES
+
+
+async def test_a_timeout_after_a_fill_is_reconciled_without_a_second_order() -> None:
+    async with rig(read_timeout=0.5) as r:
+        r.venue.faults.timeout_after_fill_rate = 1.0
+        market = market_of(r)
+        price = best_ask(r.venue, market.yes_token)
+        r.submit(Place(market.yes_token, Side.BUY, price, SHARES, OrderType.FOK))
+        # The user channel may tell of the match before the post times out; either way the
+        # post's unknown outcome is reconciled by the order's id, not by sending it again.
+        await r.wait_for(lambda: r.live.stats.reconciled_orders == 1, "the reconciliation")
+        assert len(r.updates(OrderStatus.MATCHED)) == 1
+        assert r.live.stats.outcome_unknown == 1
+        assert r.live.stats.reconciled_orders == 1
+        assert len(r.venue.app.accounts.orders) == 1  # never sent twice
+        assert sum(f.size for f in r.fills()) == SHARES  # one fill, not one per report
+
+
+async def test_a_heartbeat_lapse_cancels_resting_orders_and_the_bot_hears_of_it() -> None:
+    # One beat at start, the next only after 60 s: the venue's 0.5 s timeout lapses first.
+    async with rig(heartbeat_s=60.0, heartbeat_timeout_s=0.5) as r:
+        market = market_of(r)
+        r.submit(Place(market.yes_token, Side.BUY, 20_000, SHARES))
+        await r.wait_for(lambda: r.updates(OrderStatus.CANCELED) != [], "the lapse cancel")
+        assert r.resting_at_venue() == []
+        assert list(r.engine.all_open_orders()) == []
+
+
+async def test_orders_left_by_a_dead_run_are_cancelled_at_reconciliation() -> None:
+    async with rig() as r:
+        market = market_of(r)
+        # Another process with the same key left an order behind (signed the same way).
+        orphan = await r.live._client.place(
+            market.yes_token, Side.BUY, 20_000, SHARES, tick=10_000, neg_risk=False
+        )
+        assert r.resting_at_venue() == [orphan.order_id]
+        await r.live.reconcile()
+        assert r.resting_at_venue() == []
+        assert r.live.stats.orphans_cancelled == 1
+
+
+# --- the whole bot ------------------------------------------------------------------------------
+
+
+def live_config(tmp_path: Path) -> Config:
+    cfg = Config()
+    mm = attrs.evolve(cfg.strategies.market_making, enabled=True)
+    strategies = attrs.evolve(
+        cfg.strategies,
+        market_making=mm,
+        complement_arb=attrs.evolve(cfg.strategies.complement_arb, enabled=False),
+        neg_risk_arb=attrs.evolve(cfg.strategies.neg_risk_arb, enabled=False),
+        forecast_taker=attrs.evolve(cfg.strategies.forecast_taker, enabled=False),
+    )
+    return attrs.evolve(
+        cfg,
+        strategies=strategies,
+        discovery=relaxed(cfg),
+        log=attrs.evolve(cfg.log, dir=tmp_path / "logs"),
+        execution=attrs.evolve(cfg.execution, journal=tmp_path / "journal.sqlite"),
+        secrets=Secrets(private_key=KEY),
+    )
+
+
+async def test_the_whole_bot_quotes_live_and_a_stop_leaves_nothing_resting(tmp_path: Path) -> None:
+    cfg = live_config(tmp_path)
+    logs: list[str] = []
+    sink = logger.add(lambda m: logs.append(str(m)), level="DEBUG", format="{message} {extra}")
+    try:
+        async with open_sim_venue(
+            attrs.evolve(small_config(), events_per_second=50.0), start_epoch_ms=START_MS
+        ) as venue:
+            urls = VenueUrls(
+                venue.gamma_url, venue.clob_url, venue.ws_market_url, venue.ws_user_url
+            )
+            with trio.fail_after(30):
+                async with trio.open_nursery() as nursery:
+                    handle = await nursery.start(
+                        lambda task_status: run_bot(
+                            cfg, urls, console=False, live=True, task_status=task_status
+                        )
+                    )
+                    assert handle.live is not None
+                    api_key = handle.live.mapper._api_key
+
+                    def resting() -> list[str]:
+                        return [o.order_id for o in venue.app.accounts.open_orders(api_key)]
+
+                    await poll(lambda: len(resting()) >= 2, "the market maker's quotes")
+                    health = handle.health()
+                    assert health["execution"]["mode"] == "live"
+                    assert health["live"]["heartbeat_ok"] is True
+                    assert health["user_feed"]["ready"] is True
+                    handle.cancel_scope.cancel()  # what SIGINT does
+            assert resting() == []  # the shielded cancel-all ran before the bot returned
+            assert handle.live.stats.shutdown.endswith("nothing rests")
+        async with open_journal(cfg.execution.journal) as journal:
+            decisions = await journal.load_decisions()
+            fills = await journal.load_fills()
+        sent = [d for d in decisions if d.kind == ORDER_SENT]
+        assert len(sent) >= 2
+        report = render_table(build_report(cfg.execution.journal))
+        outputs = "\n".join(logs) + (tmp_path / "logs" / "polybot.jsonl").read_text() + str(report)
+        for secret in (KEY.reveal(), KEY.reveal()[2:]):
+            assert secret not in outputs
+        assert all(f.strategy == "market_making" for f in fills)
+    finally:
+        with contextlib.suppress(ValueError):  # run_bot removes every sink as it stops
+            logger.remove(sink)
