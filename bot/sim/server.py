@@ -8,7 +8,8 @@ Layout on one port of 127.0.0.1 (``serve`` returns the URLs):
   ``POST /books``, ``/price``, ``/midpoint``, ``/spread``, ``/tick-size`` (also
   ``/tick-size/{id}``), ``/neg-risk``, ``/fee-rate``, ``/markets`` (cursor pages) and
   ``/markets/{condition_id}``, ``/clob-markets/{condition_id}`` (compact: tokens, tick, min size,
-  neg risk, fee schedule ``fd``), ``/time`` and ``/version`` (section 4.1);
+  neg risk, fee schedule ``fd``), ``/markets-by-token/{token_id}`` (the parent condition id),
+  ``/time`` and ``/version`` (section 4.1);
 * ``<base>/sim/forecast`` -- not Polymarket: the hidden forecast of every temperature event, the
   sim's stand-in for a weather service (``bot.shell.forecast.SimForecastProvider``);
 * ``ws://<host>/ws/market`` -- the market channel (section 1);
@@ -21,7 +22,10 @@ Layout on one port of 127.0.0.1 (``serve`` returns the URLs):
   ``ws://<host>/ws/user`` -- the user channel (``order`` and ``trade`` events of one API key).
   Orders are checked (signature recovered under the exchange of the market's neg-risk flag,
   tick, size, balance), matched against the exchange's true books and rested there as real
-  levels; the accounting is the pure ``bot.sim.accounts``.
+  levels; the accounting is the pure ``bot.sim.accounts``. A FOK/FAK order whose implied price
+  falls between ticks (the SDKs' market BUYs) is capped at the tick its signature allows
+  (``marketable_limit``). Polymarket's own ``py_clob_client_v2`` trades here unchanged
+  (``tests/sim/test_official_client.py``).
 
 Everything the venue *knows* lives in the pure model (``bot.sim.universe``, ``bot.sim.exchange``);
 this module only moves it over the wire, applies the fault switches (``bot.sim.faults``) and
@@ -116,7 +120,7 @@ from bot.core.auth import (
     POLY_TIMESTAMP,
     hmac_matches,
 )
-from bot.core.money import Side, format_units, from_decimal
+from bot.core.money import ONE, Side, format_units, from_decimal
 from bot.core.signing import CHAIN_ID_POLYGON, MAX_BATCH, exchange_for
 from bot.core.trading import OrderType
 from bot.shell.signer import InvalidOrderSignature, order_hash, recover_order_signer
@@ -1069,6 +1073,8 @@ class SimApp:
             return _error(404, "market not found")
         if path.startswith("/clob-markets/"):
             return self._clob_market_compact(unquote(path.removeprefix("/clob-markets/")))
+        if path.startswith("/markets-by-token/"):
+            return self._market_by_token(unquote(path.removeprefix("/markets-by-token/")))
         if path.startswith("/tick-size/"):
             return self._tick_size(unquote(path.removeprefix("/tick-size/")))
         if path.startswith("/fee-rate/"):
@@ -1185,6 +1191,21 @@ class SimApp:
                 "itode": False,
                 "ibce": False,
                 "oas": 0,
+            }
+        )
+
+    def _market_by_token(self, token: str) -> Response:
+        """``GET /markets-by-token/{token_id}``: the token's parent market. The V2 SDKs read only
+        ``condition_id`` (to fetch ``/clob-markets`` before a market order); the two token fields
+        are as a third-party client reads them from the real venue (UNVERIFIED)."""
+        market = self._market_of(token)
+        if market is None:
+            return _error(404, "market not found")
+        return _json(
+            {
+                "condition_id": market.condition_id,
+                "primary_token_id": market.yes_token,
+                "secondary_token_id": market.no_token,
             }
         )
 
@@ -1345,7 +1366,14 @@ class SimApp:
         try:
             price, size = order_price(side, maker_amount, taker_amount, tick)
         except OrderRejected as exc:
-            raise OrderRejected(f"order {order_id} {exc}") from None
+            marketable = (
+                None
+                if order_type.rests
+                else marketable_limit(side, maker_amount, taker_amount, tick)
+            )
+            if marketable is None:
+                raise OrderRejected(f"order {order_id} {exc}") from None
+            price, size = marketable
         if order_type.rests and size < market.min_order_size:
             raise OrderRejected(
                 f"order {order_id} is invalid. Size ({format_units(size)}) lower than the "
@@ -1519,11 +1547,15 @@ class SimApp:
     def _data_trades(
         self, path: str, query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
     ) -> Response:
-        """``GET /data/trades``: the account's trades as taker or maker (one page)."""
+        """``GET /data/trades``: the account's trades as taker or maker (one page), filtered by
+        ``id``, ``market``, ``asset_id``, ``maker_address`` and ``after``/``before`` (unix s)."""
         account = self._l2("GET", path, body, headers)
         if isinstance(account, Response):
             return account
         market, asset = _one(query, "market"), _one(query, "asset_id")
+        trade_id, maker = _one(query, "id"), (_one(query, "maker_address") or "").lower()
+        # Unix seconds, both bounds inclusive (the real API's edge handling is UNVERIFIED).
+        after, before = _int(query, "after", 0), _int(query, "before", 0)
         data = [
             _trade_json(t, account.api_key)
             for t in self.accounts.trades
@@ -1533,6 +1565,14 @@ class SimApp:
             )
             and (not market or t.market == market)
             and (not asset or t.token_id == asset)
+            and (not trade_id or t.trade_id == trade_id)
+            and (
+                not maker
+                or t.maker_address.lower() == maker
+                or any(m.maker_address.lower() == maker for m, _ in t.maker_orders)
+            )
+            and (not after or t.match_ms // 1000 >= after)
+            and (not before or t.match_ms // 1000 <= before)
         ]
         return _json(
             {"data": data, "next_cursor": _END_CURSOR, "limit": len(data), "count": len(data)}
@@ -1950,6 +1990,36 @@ def recover_clob_auth_signer(address: str, timestamp: int, nonce: int, signature
     except Exception as exc:  # eth-keys / eip712 raise their own validation errors
         raise ValueError(f"malformed L1 signature: {exc}") from None
     return str(public.to_checksum_address())
+
+
+def marketable_limit(
+    side: Side, maker_amount: int, taker_amount: int, tick: int
+) -> tuple[int, int] | None:
+    """``(price, size)`` of a marketable (FOK/FAK) order whose implied price falls between ticks.
+
+    The SDKs build a market BUY from the pUSD to spend: ``taker = spend / price``, cut to a few
+    decimals, so ``maker / taker`` lies a hair above the tick price (VECTORS.md 5: $100 at 0.56
+    signs 178.5714 shares, 0.5600000896 each), and the real venue accepts these orders (the
+    signed price of a FOK/FAK order is a worst-price cap, PROTOCOL.md 4.3). The cap is the best
+    tick price the signature allows: a BUY pays at most the tick at or below ``maker / taker``,
+    a SELL takes at least the tick at or above ``taker / maker``. ``size`` is the shares signed
+    (BUY: the taker amount; SELL: the maker amount), so no fill asks more than the order signed.
+
+    Returns:
+        ``None`` when no tick price inside ``[tick, 1 - tick]`` is allowed, or an amount is not
+        positive (the caller then rejects the order with the tick text).
+    """
+    if maker_amount <= 0 or taker_amount <= 0:
+        return None
+    if side is Side.BUY:
+        shares = taker_amount
+        price = maker_amount * ONE // (taker_amount * tick) * tick
+    else:
+        shares = maker_amount
+        price = -(-taker_amount * ONE // (maker_amount * tick)) * tick
+    if not tick <= price <= ONE - tick:
+        return None
+    return price, shares
 
 
 def _order_result(
