@@ -412,11 +412,15 @@ class BalanceAllowance:
     """``GET /balance-allowance``: amounts in base units (1e-6 pUSD or shares), as sent.
 
     The live API sends integer strings (``"1000000000"`` is 1000 pUSD); they are kept as exact
-    ``Decimal`` because older fixtures show decimal text (``"250.500000"``).
+    ``Decimal`` because older fixtures show decimal text (``"250.500000"``). V1 answers carry one
+    ``allowance``; V2 answers a per-spender ``allowances`` map (PROTOCOL.md 4.2, exact shape
+    UNVERIFIED), so both are kept.
     """
 
     balance: Decimal
     allowance: Decimal | None = attrs.field(default=None, metadata=wire(default_on=_ABSENT))
+    allowances: dict[str, Decimal] = attrs.field(factory=dict, metadata=wire(default_on=_NULL))
+    """Per-spender allowances (exchange address -> base units), as V2 reports them."""
 
 
 def decode_signed_order(data: str | bytes) -> SignedOrder:
