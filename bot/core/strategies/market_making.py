@@ -214,7 +214,13 @@ def _sized(wanted: int, room: int, min_size: int) -> tuple[int, str]:
 
 
 def plan_quotes(
-    view: BookView, position: int, params: QuoteParams, min_order_size: int
+    view: BookView,
+    position: int,
+    params: QuoteParams,
+    min_order_size: int,
+    *,
+    pending_up: int = 0,
+    pending_down: int = 0,
 ) -> QuotePlan:
     """The bid and ask to rest on ``view``'s token for a YES ``position``.
 
@@ -231,13 +237,17 @@ def plan_quotes(
     6. size: ``quote_size`` (whole cents of a share, rounded down), raised to the market's
        ``min_order_size``; a side that would take ``|position|`` past ``inventory_limit`` is
        quoted only for the room left (rounded down), and not at all if that is below the
-       minimum size.
+       minimum size. The room also keeps out what quotes being cancelled may still fill
+       (``pending_up``/``pending_down``): a fill can land while the cancel is on its way, and
+       the replacement must not count on it not happening.
 
     Args:
         view: a usable view (``unusable_reason(view) is None``).
         position: YES shares held minus NO shares held, micro-units.
         params: the quoting parameters.
         min_order_size: the market's minimum resting size, micro-units.
+        pending_up: YES shares that quotes being cancelled may still buy (or NO sell).
+        pending_down: YES shares that quotes being cancelled may still sell (or NO buy).
 
     Raises:
         ValueError: the view is not usable (the message says why).
@@ -276,10 +286,10 @@ def plan_quotes(
     base = max(_lot_down(params.quote_size), _lot_up(min_order_size))
     min_size = _lot_up(min_order_size)
     limit = params.inventory_limit
-    bid_size, why = _sized(base, limit - position, min_size)
+    bid_size, why = _sized(base, limit - position - pending_up, min_size)
     if bid is not None and not bid_size:
         bid, no_bid = None, why
-    ask_size, why = _sized(base, limit + position, min_size)
+    ask_size, why = _sized(base, limit + position - pending_down, min_size)
     if ask is not None and not ask_size:
         ask, no_ask = None, why
 
@@ -466,7 +476,22 @@ class MarketMaker(Strategy):
         position = ctx.inventory.position_of(self.name, state.yes) - ctx.inventory.position_of(
             self.name, state.no
         )
-        plan = plan_quotes(view, position, self.params, state.market.min_order_size)
+        up = down = 0
+        for order in ctx.orders.values():
+            if order.id in self._cancelling and order.token_id in (state.yes, state.no):
+                side, _ = _as_yes(order)
+                if side is Side.BUY:
+                    up += order.remaining
+                else:
+                    down += order.remaining
+        plan = plan_quotes(
+            view,
+            position,
+            self.params,
+            state.market.min_order_size,
+            pending_up=up,
+            pending_down=down,
+        )
         actions: list[Action] = []
         if state.pulled is not None:
             actions.append(

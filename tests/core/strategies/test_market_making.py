@@ -283,6 +283,21 @@ def test_the_side_that_would_exceed_the_limit_gets_only_the_room_left(
         assert "inventory limit" in plan.no_bid
 
 
+def test_quotes_being_cancelled_count_against_the_room_they_may_still_fill() -> None:
+    # A fill can land on a quote whose cancel is on its way: its replacement must not assume
+    # it will not (seen: inventory 20.1 against a limit of 20 before this).
+    limit = params().inventory_limit
+    free = plan_quotes(view("0.40", "0.60"), limit - u("12"), params(), u("5"))
+    assert free.bid is not None
+    held = plan_quotes(view("0.40", "0.60"), limit - u("12"), params(), u("5"), pending_up=u("6"))
+    assert held.bid is not None
+    assert held.bid.size == u("6")  # 12 of room, 6 of it still out in the cancelled quote
+    assert held.ask == free.ask  # the other side is unaffected
+    none = plan_quotes(view("0.40", "0.60"), -limit + u("4"), params(), u("5"), pending_down=u("1"))
+    assert none.ask is None
+    assert "inventory limit" in none.no_ask
+
+
 def test_size_is_raised_to_the_market_minimum_and_kept_to_cents() -> None:
     assert plan_quotes(view("0.40", "0.60"), 0, params(quote_size=Decimal(2)), u("5")).bid == (
         plan_quotes(view("0.40", "0.60"), 0, params(quote_size=Decimal(5)), u("5")).bid
