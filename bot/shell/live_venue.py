@@ -17,6 +17,9 @@ REST and the user channel. ``LiveVenue`` bridges the two without the engine know
 * An order's final status is held back until its fills have arrived (or ``fill_wait_s`` has
   passed), so a strategy sees fills before the order's end, as on paper, and a basket's leg
   risk is priced from real fills.
+* **Balances before sells**: the venue's balance cache lags behind fills, so a sell of a
+  token that filled since its last refresh refreshes it first (a reject still refreshes and
+  retries once, ``TradingClient.submit``).
 * **Never double-send.** A post whose outcome is unknown (timeout, 5xx) is reconciled by its
   expected id (``TradingClient.reconcile``) and reported as the venue says: placed, filled, or
   not placed. It is never sent again.
@@ -164,6 +167,8 @@ class LiveVenue:
         self._local_by_venue: dict[str, str] = {v: o for v, (o, _) in (known or {}).items()}
         self._provisional: dict[str, tuple[Fill, ...]] = {}
         self._trades_after: int | None = None
+        self._filled_since_refresh: set[str] = set()
+        """Tokens with fills since their balance was last refreshed (refresh before a sell)."""
         self._queue_send, self._queue = trio.open_memory_channel[tuple[str, str]](math.inf)
         self._outbox_send, self.outbox = trio.open_memory_channel[object](math.inf)
         self.stats = LiveStats()
@@ -309,8 +314,16 @@ class LiveVenue:
                 nursery.start_soon(self._release_late, name="live venue: held ends")
                 task_status.started()
         finally:
-            with trio.CancelScope(shield=True, deadline=trio.current_time() + self._grace_s):
+            with trio.CancelScope(
+                shield=True, deadline=trio.current_time() + self._grace_s
+            ) as scope:
                 await self.shutdown()
+            if scope.cancelled_caught:
+                self.stats.shutdown = (
+                    f"cancel-all did not finish within {self._grace_s:g}s; orders may still "
+                    "rest (the lapsed heartbeat makes the venue cancel them)"
+                )
+                logger.error("shutdown: {}", self.stats.shutdown)
 
     async def shutdown(self) -> str:
         """Cancel every order of the account and check that nothing rests; log the result."""
@@ -396,6 +409,14 @@ class LiveVenue:
             post_only=order.post_only,
         )
         live.state = "signing"
+        if order.side is Side.SELL and order.token_id in self._filled_since_refresh:
+            # The venue caches balances and lags behind fills: a sell of shares just bought
+            # would be refused for "not enough balance". Refresh the token's first.
+            self._filled_since_refresh.discard(order.token_id)
+            try:
+                await self._client.refresh_balance_for(Side.SELL, order.token_id)
+            except RestFailure as exc:
+                logger.warning("balance refresh before a sell failed: {}", exc)
         try:
             post = await self._client.prepare(request)
         except ValueError as exc:  # our request is invalid: a bug, said as such
@@ -540,6 +561,7 @@ class LiveVenue:
         else:
             self.stats.confirmed_fills += 1
         self._post(fill)
+        self._filled_since_refresh.add(fill.token_id)
         live = self._orders.get(local)
         if live is not None:
             live.fills_seen += fill.size

@@ -70,6 +70,8 @@ class Rig:
     events: list[ExecEvent] = attrs.field(factory=list)
     logs: list[str] = attrs.field(factory=list)
     api_key: str = ""
+    sent: list[tuple[str, str]] = attrs.field(factory=list)
+    """(method, path) of every request our client sent."""
 
     def submit(self, *intents: Intent) -> None:
         out = self.engine.submit("s", list(intents), trio.current_time(), 0)
@@ -117,14 +119,25 @@ async def poll(what: Callable[[], bool], why: str, context: str = "") -> None:
 
 @asynccontextmanager
 async def rig(
-    *, read_timeout: float = WAIT, heartbeat_s: float = 1.0, **sim: object
+    *,
+    read_timeout: float = WAIT,
+    heartbeat_s: float = 1.0,
+    user_channel: bool = True,
+    **sim: object,
 ) -> AsyncIterator[Rig]:
     logs: list[str] = []
+    sent: list[tuple[str, str]] = []
+
+    async def note(request: httpx.Request) -> None:
+        sent.append((request.method, request.url.path))
+
     sink = logger.add(lambda m: logs.append(str(m)), level="DEBUG", format="{message} {extra}")
     try:
         async with (
             open_sim_venue(small_config(**sim), start_epoch_ms=START_MS, pump=False) as venue,
-            httpx.AsyncClient(timeout=httpx.Timeout(WAIT, read=read_timeout)) as http,
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(WAIT, read=read_timeout), event_hooks={"request": [note]}
+            ) as http,
             trio.open_nursery() as nursery,
         ):
             venue.faults.retry_after_s = 0
@@ -192,7 +205,16 @@ async def rig(
                 views,
                 id_prefix="live-t-o",
             )
-            r = Rig(venue, engine, live, feed, http, logs=logs, api_key=creds.api_key.reveal())
+            r = Rig(
+                venue,
+                engine,
+                live,
+                feed,
+                http,
+                logs=logs,
+                api_key=creds.api_key.reveal(),
+                sent=sent,
+            )
 
             async def pump() -> None:
                 async for item in live.outbox:
@@ -201,7 +223,8 @@ async def rig(
 
             nursery.start_soon(pump)
             await nursery.start(live.run)
-            await nursery.start(feed.run)
+            if user_channel:
+                await nursery.start(feed.run)
             with trio.fail_after(6 * WAIT):
                 yield r
             nursery.cancel_scope.cancel()
@@ -314,6 +337,65 @@ async def test_orders_left_by_a_dead_run_are_cancelled_at_reconciliation() -> No
         await r.live.reconcile()
         assert r.resting_at_venue() == []
         assert r.live.stats.orphans_cancelled == 1
+
+
+async def test_a_sell_of_shares_just_bought_refreshes_their_balance_first() -> None:
+    async with rig() as r:
+        market = market_of(r)
+        token = market.yes_token
+        r.submit(Place(token, Side.BUY, best_ask(r.venue, token), SHARES, OrderType.FOK))
+        await r.wait_for(lambda: r.updates(OrderStatus.MATCHED) != [], "the buy")
+        assert ("GET", "/balance-allowance/update") not in r.sent  # buys need no refresh
+        bid = next(iter(r.venue.exchange.book(token).bids())).price
+        r.submit(Place(token, Side.SELL, bid, SHARES, OrderType.FOK))
+        await r.wait_for(lambda: len(r.updates(OrderStatus.MATCHED)) == 2, "the sell")
+        refresh = r.sent.index(("GET", "/balance-allowance/update"))
+        assert refresh < len(r.sent) - 1 - r.sent[::-1].index(("POST", "/order"))
+        assert r.engine.ledger.position(token) == 0
+
+
+async def test_reconciliation_recovers_a_fill_the_user_channel_missed() -> None:
+    # No user channel at all here: only reconciliation can learn of the fill.
+    async with rig(user_channel=False) as r:
+        market = market_of(r)
+        token = market.yes_token
+        tick = r.engine.universe.market_for_token(token).tick_size
+        ask = best_ask(r.venue, token)
+        price = next(iter(r.venue.exchange.book(token).bids())).price + tick
+        assert price < ask
+        r.submit(Place(token, Side.BUY, price, SHARES))  # improves the bid: rests
+        await r.wait_for(lambda: r.updates(OrderStatus.LIVE) != [], "the order to rest")
+        other = await counterparty(r)
+        await other.place(
+            token, Side.BUY, ask, SHARES, tick=tick, neg_risk=False, order_type=OrderType.FOK
+        )
+        await other.place(
+            token, Side.SELL, price, SHARES, tick=tick, neg_risk=False, order_type=OrderType.FOK
+        )
+        assert r.fills() == []  # nobody told us
+        await r.live.reconcile()
+        await r.wait_for(lambda: r.updates(OrderStatus.MATCHED) != [], "the reconciled end")
+        (fill,) = r.fills()
+        assert (fill.side, fill.size, fill.price, fill.strategy) == (Side.BUY, SHARES, price, "s")
+        assert r.engine.ledger.position(token) == SHARES
+        await r.live.reconcile()  # a second pass adds nothing
+        assert len(r.fills()) == 1
+
+
+async def counterparty(r: Rig) -> TradingClient:
+    """Another wallet trading on the same venue (its own credentials, same HTTP client)."""
+    rest = RestClient(
+        r.http,
+        gamma_url=r.venue.gamma_url,
+        clob_url=r.venue.clob_url,
+        backoff=Backoff(base_s=0.01, max_s=0.05),
+        rng=random.Random(5),
+        rate_limits=ALL_RATE_LIMITS,
+    )
+    key = Secret("0x" + "3d" * 32)
+    signer = OrderSigner(key)
+    creds = await obtain_api_creds(rest, signer, Secrets(private_key=key))
+    return TradingClient(rest, creds=creds, signer=signer, signature_type=SignatureType.EOA)
 
 
 # --- the whole bot ------------------------------------------------------------------------------
