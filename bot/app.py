@@ -15,6 +15,7 @@ trio.run
             ├── strategy tasks       one per strategy, each on its own bus subscription
             ├── forecasts            weather forecasts for the forecast taker (when enabled)
             ├── loop-lag monitor
+            ├── alert watcher        [alerts.enabled] state changes -> webhook notifier (outer)
             └── status line          every few seconds: one human line + one health record
 ```
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
 import random
 import time
 from datetime import UTC, datetime
@@ -49,9 +51,8 @@ from bot.core.money import format_units
 from bot.core.paper import PaperVenue
 from bot.core.portfolio import Portfolio
 from bot.core.risk import RiskGate, RiskLimits
-from bot.core.strategies.arbitrage import ComplementArb, NegRiskArb
-from bot.core.strategies.forecast import ForecastTaker
-from bot.core.strategies.market_making import MarketMaker
+from bot.plugins import strategy_factories
+from bot.shell.alerts import Notifier, run_alert_watcher
 from bot.shell.bus import Bus
 from bot.shell.clob_trading import ALL_RATE_LIMITS, TradingClient
 from bot.shell.credentials import missing_for_live, obtain_api_creds, signature_type_of
@@ -175,20 +176,9 @@ class BotHandle:
 
 
 def strategies_for(universe: Universe, cfg: Config) -> dict[str, Callable[[], Strategy]]:
-    """The enabled strategies, by name, as factories (a crashed strategy is rebuilt fresh)."""
-    st = cfg.strategies
-    makers: dict[str, Callable[[], Strategy]] = {}
-    if st.complement_arb.enabled:
-        makers["complement_arb"] = partial(
-            ComplementArb, universe, st.complement_arb, st.coordination
-        )
-    if st.neg_risk_arb.enabled:
-        makers["neg_risk_arb"] = partial(NegRiskArb, universe, st.neg_risk_arb, st.coordination)
-    if st.market_making.enabled:
-        makers["market_making"] = partial(MarketMaker, universe, st.market_making)
-    if st.forecast_taker.enabled:
-        makers["forecast_taker"] = partial(ForecastTaker, universe, st.forecast_taker)
-    return makers
+    """The enabled strategies, by name, as factories (a crashed strategy is rebuilt fresh):
+    the built-ins and the plugins of ``[strategies.<name>]`` blocks alike (``bot.plugins``)."""
+    return strategy_factories(universe, cfg)
 
 
 def render_status(figures: Mapping[str, Any]) -> str:
@@ -228,6 +218,7 @@ async def run_bot(
     on_ready: Callable[[BotHandle], None] | None = None,
     status_interval_s: float = 5.0,
     live: bool = False,
+    rng: random.Random | None = None,
     task_status: trio.TaskStatus[BotHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the market-data runtime until cancelled; ``task_status.started(handle)`` once live.
@@ -239,6 +230,7 @@ async def run_bot(
         console: also print human log lines to stderr.
         log_path: the JSON-lines log file (default ``cfg.log.dir / "polybot.jsonl"``).
         journal_path: the SQLite journal (default ``cfg.execution.journal``).
+        rng: the randomness of reconnect jitter (seed it for a reproducible scenario).
         live: send real orders (signed with ``cfg.secrets``) to ``urls`` instead of paper fills;
             the caller has checked the keys and the operator's confirmation.
         on_ready: called with the handle once every task has started.
@@ -262,8 +254,19 @@ async def run_bot(
                 task_status=task_status,
             )
 
+    # Alerts, like the log, must outlive the app so that "stopped" still goes out; a webhook
+    # that fails or hangs only ever costs the notifier's own task (bot.shell.alerts).
+    notifier = Notifier.from_config(cfg.alerts, os.environ)
+    alert_scope = trio.CancelScope(shield=True)
+
+    async def alert_sender(notifier: Notifier, *, task_status: trio.TaskStatus[None]) -> None:
+        with alert_scope:
+            await notifier.run(task_status=task_status)
+
     async with trio.open_nursery() as outer:
         await outer.start(log_writer, name="log writer")
+        if notifier is not None:
+            await outer.start(alert_sender, notifier, name="alerts")
         configure_logging(channel, cfg.log.level, console=console)
         try:
             async with (
@@ -279,7 +282,13 @@ async def run_bot(
                     app,
                     status_interval_s,
                     live=live,
+                    rng=rng or random.Random(),
                 )
+                if notifier is not None:
+                    await app.start(
+                        partial(run_alert_watcher, handle, notifier.notify, cfg.alerts),
+                        name="alert watcher",
+                    )
                 # Everything built at start-up (universe, books, configs) lives for the whole run:
                 # moved out of the collector's reach, full collections stop walking it (measured:
                 # 60-140 ms pauses at 10k events/s became ~6 ms).
@@ -293,6 +302,9 @@ async def run_bot(
             logger.remove()
             channel.close()
             writer_scope.deadline = trio.current_time() + cfg.shutdown.grace_s
+            if notifier is not None:  # the watcher's "stopped" is queued by now
+                notifier.close()
+                alert_scope.deadline = trio.current_time() + cfg.shutdown.grace_s
 
 
 async def _start_app(
@@ -305,8 +317,8 @@ async def _start_app(
     status_interval_s: float,
     *,
     live: bool,
+    rng: random.Random,
 ) -> BotHandle:
-    rng = random.Random()
     client = httpx.AsyncClient(timeout=cfg.venue.http_timeout_s)
     app.start_soon(_close_at_exit, client, name="httpx client")
     rest = RestClient(

@@ -43,13 +43,18 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "NOT_SET",
     "REDACTED",
+    "RESERVED_STRATEGY_NAMES",
     "SECRET_ENV_VARS",
+    "STRATEGY_NAME_RE",
+    "AlertFormat",
+    "AlertsConfig",
     "ArbOrderType",
     "ComplementArbConfig",
     "Config",
     "ConfigError",
     "CoordinationConfig",
     "CrashConfig",
+    "DashboardConfig",
     "DiscoveryConfig",
     "ExecutionConfig",
     "FeedConfig",
@@ -60,6 +65,7 @@ __all__ = [
     "MarketKind",
     "MarketMakingConfig",
     "NegRiskArbConfig",
+    "PluginStrategyConfig",
     "RiskConfig",
     "Secret",
     "Secrets",
@@ -70,10 +76,15 @@ __all__ = [
     "StrategiesConfig",
     "Transport",
     "VenueConfig",
+    "int_setting",
     "load_config",
     "make_converter",
+    "money_setting",
+    "number_setting",
     "parse_config",
+    "probability_setting",
     "resolve_config_path",
+    "words_setting",
 ]
 
 T = TypeVar("T")
@@ -200,6 +211,19 @@ class _RelationError(ValueError):
 def _raise_relations(problems: list[tuple[str, str]]) -> None:
     if problems:
         raise _RelationError(problems)
+
+
+class _KeyedErrors(ValueError):
+    """Errors found under several keys of one table: ``(key, error)``, ``None`` for the table
+    itself (how a ``[strategies]`` table reports its built-in blocks and its plugin blocks)."""
+
+    def __init__(self, errors: list[tuple[str | None, BaseException]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{key or '.'}: {exc}" for key, exc in errors))
+
+
+class _Problem(ValueError):
+    """A key that is wrong as a whole (not a type or a range): the message is the line."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,6 +376,26 @@ class _Words(_Check[tuple[str, ...]]):
         return tuple(value)
 
 
+_ENV_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@final
+class _EnvName(_Check[str]):
+    """The name of an environment variable (not its value: that is read where it is used)."""
+
+    expected = "an environment variable name (letters, digits and _, not starting with a digit)"
+
+    def convert(self, value: object) -> str:
+        if isinstance(value, str) and _ENV_NAME_RE.fullmatch(value):
+            return value
+        raise _Invalid(self.expected, value)
+
+
+def _env_name(default: str) -> str:
+    check = _EnvName()
+    return attrs.field(default=default, validator=check, metadata={_CHECK: check})
+
+
 def _int(default: int, ge: int, le: int | None = None) -> int:
     check = _Int(ge, le)
     return attrs.field(default=default, validator=check, metadata={_CHECK: check})
@@ -386,6 +430,38 @@ def _words() -> tuple[str, ...]:
 
 _HTTP = ("https", "http")
 _WS = ("wss", "ws")
+
+
+# The same checks for the ``Settings`` class of a strategy plugin (``bot.plugins``): a field
+# declared with one of these is validated like the built-in keys, with the same messages.
+
+
+def int_setting(default: int, *, ge: int, le: int | None = None) -> int:
+    """An integer setting from ``ge`` to ``le`` (no upper bound when ``le`` is ``None``)."""
+    return _int(default, ge, le)
+
+
+def number_setting(
+    default: float, *, gt: float | None = None, ge: float | None = None, le: float | None = None
+) -> float:
+    """A finite number setting (seconds, factors); ints and TOML floats are accepted."""
+    return _real(default, gt=gt, ge=ge, le=le)
+
+
+def probability_setting(default: float = 0.0) -> float:
+    """A number from 0 to 1."""
+    return _rate(default)
+
+
+def money_setting(default: str) -> Decimal:
+    """A non-negative exact decimal (USD, shares, prices) with at most six decimals; convert it
+    with ``bot.core.money.from_decimal``. The default is a decimal string (``"0.03"``)."""
+    return _money(default)
+
+
+def words_setting() -> tuple[str, ...]:
+    """A list of non-empty strings (condition ids, keywords), kept as a tuple; default empty."""
+    return _words()
 
 
 # --------------------------------------------------------------------------------------------
@@ -572,12 +648,80 @@ class CoordinationConfig:
     inventory_bonus: Decimal = _money("0.002")  # noqa: RUF009
 
 
+STRATEGY_NAME_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
+"""A strategy's name (its ``[strategies.<name>]`` key): it tags orders, fills, log lines and the
+journal, so it is kept to lowercase letters, digits and ``_``."""
+
+RESERVED_STRATEGY_NAMES: Final = frozenset({"execution", "risk"})
+"""Names the runtime uses for itself (the execution task's bus subscription, the kill switch's
+decisions); a plugin may not take them."""
+
+_DOTTED: Final = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_PLUGIN_PATH_RE: Final = re.compile(f"{_DOTTED}:{_DOTTED}")
+_PLUGINS: Final = "polybot_plugins"
+
+
+@final
+class _StrategyName(_Check[str]):
+    expected = "a strategy name: a lowercase letter, then lowercase letters, digits or _"
+
+    def convert(self, value: object) -> str:
+        if isinstance(value, str) and STRATEGY_NAME_RE.fullmatch(value):
+            if value in RESERVED_STRATEGY_NAMES:
+                raise _Invalid(f"a name other than {_show(value)} (reserved)", value)
+            return value
+        raise _Invalid(self.expected, value)
+
+
+@final
+class _PluginPath(_Check[str]):
+    expected = 'the strategy class as "package.module:Class"'
+
+    def convert(self, value: object) -> str:
+        if isinstance(value, str) and _PLUGIN_PATH_RE.fullmatch(value):
+            return value
+        raise _Invalid(self.expected, value)
+
+
+@attrs.frozen
+class PluginStrategyConfig:
+    """A strategy from your own code: a ``[strategies.<name>]`` block with a ``plugin`` key.
+
+    ::
+
+        [strategies.momentum]
+        plugin = "bot.examples.momentum:Momentum"   # module:Class, importable
+        enabled = true                              # optional, default true
+        trigger = "0.03"                            # the class's own settings
+
+    Everything but ``plugin`` and ``enabled`` is structured into the class's ``Settings`` (an
+    attrs class with a default for every field) by the same strict converter as the built-in
+    blocks, so an unknown key, a wrong type or an out-of-range value is reported as
+    ``strategies.momentum.<key>: ...`` (``bot.plugins`` has the strategy interface).
+
+    Attributes:
+        name: the block's key; the strategy's name in orders, fills, logs and the journal.
+        plugin: where the class is, ``"package.module:Class"``.
+        enabled: whether it runs.
+        settings: an instance of the class's ``Settings`` (``None``: its defaults, or no
+            settings for a class without ``Settings``).
+    """
+
+    name: str = attrs.field(validator=_StrategyName())
+    plugin: str = attrs.field(validator=_PluginPath())
+    enabled: bool = True
+    settings: Any = None
+
+
 @attrs.frozen
 class StrategiesConfig:
     """Per-strategy blocks, one ``[strategies.<name>]`` table each.
 
-    A strategy adds a frozen class with defaults for every key and a field here; the converter
-    picks it up (unknown keys and ranges are checked the same way) and ``config.toml`` documents it.
+    A built-in strategy has a frozen class with defaults for every key and a field here (the
+    converter picks it up: unknown keys and ranges are checked the same way, ``config.toml``
+    documents it) and an entry in ``bot.plugins.BUILTIN_STRATEGIES``. Any other block is a plugin
+    strategy (``PluginStrategyConfig``, in ``plugins``, in file order); a block that is neither
+    (no ``plugin`` key) is an unknown key.
     """
 
     crash: CrashConfig = attrs.field(factory=CrashConfig)
@@ -586,6 +730,16 @@ class StrategiesConfig:
     market_making: MarketMakingConfig = attrs.field(factory=MarketMakingConfig)
     forecast_taker: ForecastTakerConfig = attrs.field(factory=ForecastTakerConfig)
     coordination: CoordinationConfig = attrs.field(factory=CoordinationConfig)
+    plugins: tuple[PluginStrategyConfig, ...] = attrs.field(default=(), metadata={_PLUGINS: True})
+    """Strategies from outside the package, in file order (not a key of its own in the file:
+    each is a ``[strategies.<name>]`` block)."""
+
+    def plugin(self, name: str) -> PluginStrategyConfig:
+        """The plugin block ``name``; ``KeyError`` if there is none."""
+        for block in self.plugins:
+            if block.name == name:
+                return block
+        raise KeyError(name)
 
 
 @attrs.frozen
@@ -605,6 +759,77 @@ class ExecutionConfig:
 
     journal: Path = Path("logs/journal.sqlite")
     unwind_partial_baskets: bool = True
+
+
+@final
+class _Host(_Check[str]):
+    """A host name or IP address to bind (no scheme, port or path)."""
+
+    expected = 'a host name or IP address such as "127.0.0.1"'
+
+    def convert(self, value: object) -> str:
+        if isinstance(value, str) and value and not any(c in value for c in " /\t\n@?#"):
+            return value
+        raise _Invalid(self.expected, value)
+
+
+@attrs.frozen
+class DashboardConfig:
+    """The live dashboards (``--dashboard tui`` or ``web``): where the web one listens, how
+    often both refresh, and whether the web one accepts control actions.
+
+    Control (pause, resume, cancel-all over ``POST``) is off unless ``control`` is true *and*
+    the environment variable named by ``control_token_env`` holds the bearer token: the token
+    is a secret, so it never goes in the file.
+    """
+
+    host: str = attrs.field(default="127.0.0.1", validator=_Host(), metadata={_CHECK: _Host()})
+    port: int = _int(5000, 0, 65_535)
+    refresh_s: float = _real(1.0, gt=0)
+    history_points: int = _int(600, 2, 100_000)
+    control: bool = False
+    control_token_env: str = _env_name("POLYBOT_DASHBOARD_TOKEN")
+
+
+class AlertFormat(StrEnum):
+    """The JSON shape of a webhook alert (``bot.shell.alerts``)."""
+
+    JSON = "json"
+    """Generic: ``{"kind", "severity", "title", "detail", "fields", "repeats", ...}``."""
+    DISCORD = "discord"
+    """A Discord webhook: ``{"content": text}``."""
+    SLACK = "slack"
+    """A Slack incoming webhook: ``{"text": text}``."""
+    TELEGRAM = "telegram"
+    """A Telegram bridge (e.g. the Bot API's ``sendMessage``): ``{"chat_id", "text"}``."""
+
+
+@attrs.frozen
+class AlertsConfig:
+    """Webhook alerts: kill switch, frozen feeds, reconnect storms, rejects, start and stop.
+
+    The webhook URL often carries a token (Discord, Slack, Telegram), so it is a secret: it is
+    read from the environment variable named by ``url_env``, never from the file, and never
+    logged.
+    """
+
+    enabled: bool = False
+    url_env: str = _env_name("POLYBOT_ALERT_WEBHOOK_URL")
+    format: AlertFormat = AlertFormat.JSON
+    chat_id: str = ""
+    dedup_s: float = _real(300.0, ge=0)
+    max_per_minute: int = _int(10, 1)
+    reconnect_storm_count: int = _int(5, 1)
+    reconnect_storm_window_s: float = _real(60.0, gt=0)
+    poll_s: float = _real(1.0, gt=0)
+    timeout_s: float = _real(5.0, gt=0)
+    queue_size: int = _int(100, 1)
+
+    def __attrs_post_init__(self) -> None:
+        if self.format is AlertFormat.TELEGRAM and not self.chat_id.strip():
+            _raise_relations(
+                [("chat_id", 'expected a non-empty chat id when alerts.format is "telegram"')]
+            )
 
 
 @attrs.frozen
@@ -802,6 +1027,8 @@ class Config:
     strategies: StrategiesConfig = attrs.field(factory=StrategiesConfig)
     risk: RiskConfig = attrs.field(factory=RiskConfig)
     execution: ExecutionConfig = attrs.field(factory=ExecutionConfig)
+    dashboard: DashboardConfig = attrs.field(factory=DashboardConfig)
+    alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
     sim: SimConfig = attrs.field(factory=SimConfig)
     secrets: Secrets = attrs.field(factory=Secrets, metadata={_FROM_ENV: True})
 
@@ -901,7 +1128,7 @@ def _attrs_hook(cl: type[Any], converter: cattrs.Converter) -> Callable[[object,
     overrides: dict[str, Any] = {}
     for field in attrs.fields(cl):
         check = field.metadata.get(_CHECK)
-        if field.metadata.get(_FROM_ENV):
+        if field.metadata.get(_FROM_ENV) or field.metadata.get(_PLUGINS):
             overrides[field.name] = override(omit=True)
         elif check is not None:
             overrides[field.name] = override(struct_hook=check.structure)
@@ -915,16 +1142,132 @@ def _attrs_hook(cl: type[Any], converter: cattrs.Converter) -> Callable[[object,
     return structure
 
 
-def make_converter() -> cattrs.Converter:
+def _unknown_strategy(name: str) -> _Problem:
+    builtin = [f.name for f in attrs.fields(StrategiesConfig) if not f.metadata.get(_PLUGINS)]
+    close = difflib.get_close_matches(name, builtin, n=1, cutoff=0.75)
+    if close:
+        return _Problem(f'unknown key (did you mean "{close[0]}"?)')
+    return _Problem('unknown key (a strategy of your own needs plugin = "module:Class")')
+
+
+def _structure_plugin(
+    name: str, block: object, converter: cattrs.Converter, plugin_dirs: Sequence[Path]
+) -> PluginStrategyConfig:
+    """One ``[strategies.<name>]`` block that is not a built-in one: a plugin strategy.
+
+    Its class is imported here, so a missing module or class is a configuration error (reported
+    by ``polybot config``), not a crash at start-up.
+    """
+    if not isinstance(block, Mapping) or "plugin" not in block:
+        raise _unknown_strategy(name)
+    errors: list[tuple[str | None, BaseException]] = []
+    try:
+        _StrategyName().convert(name)
+    except _Invalid as exc:
+        errors.append((None, exc))
+    enabled = True
+    try:
+        enabled = _structure_bool(block.get("enabled", True), bool)
+    except _Invalid as exc:
+        errors.append(("enabled", exc))
+    path: str | None = None
+    try:
+        path = _PluginPath().convert(block["plugin"])
+    except _Invalid as exc:
+        errors.append(("plugin", exc))
+    settings: Any = None
+    if path is not None:
+        from bot.plugins import (  # here: bot.plugins imports this module
+            PluginError,
+            load_strategy_class,
+            settings_type,
+        )
+
+        rest = {key: value for key, value in block.items() if key not in ("plugin", "enabled")}
+        try:
+            kind = settings_type(load_strategy_class(path, search=plugin_dirs))
+        except PluginError as exc:
+            errors.append(("plugin", _Problem(str(exc))))
+        else:
+            if kind is None:
+                errors.extend(
+                    (key, _Problem(f"unknown key ({path} takes no settings)")) for key in rest
+                )
+            else:
+                try:
+                    settings = converter.structure(rest, kind)
+                except Exception as exc:
+                    errors.append((None, exc))
+    if errors:
+        raise _KeyedErrors(errors)
+    assert path is not None
+    return PluginStrategyConfig(name, path, enabled, settings)
+
+
+def _strategies_structure(
+    converter: cattrs.Converter, plugin_dirs: Sequence[Path]
+) -> Callable[[object, object], StrategiesConfig]:
+    """``[strategies]``: the built-in blocks as attrs fields, every other block a plugin."""
+    builtin = frozenset(
+        f.name for f in attrs.fields(StrategiesConfig) if not f.metadata.get(_PLUGINS)
+    )
+    base = _attrs_hook(StrategiesConfig, converter)
+
+    def structure(value: object, _type: object) -> StrategiesConfig:
+        if not isinstance(value, Mapping):
+            raise _Invalid("a table", value)
+        errors: list[tuple[str | None, BaseException]] = []
+        config = StrategiesConfig()
+        try:
+            config = base({k: v for k, v in value.items() if k in builtin}, StrategiesConfig)
+        except Exception as exc:
+            errors.append((None, exc))
+        plugins: list[PluginStrategyConfig] = []
+        for name, block in value.items():
+            if name in builtin:
+                continue
+            try:
+                plugins.append(_structure_plugin(name, block, converter, plugin_dirs))
+            except Exception as exc:
+                errors.append((name, exc))
+        if errors:
+            raise _KeyedErrors(errors)
+        return attrs.evolve(config, plugins=tuple(plugins))
+
+    return structure
+
+
+def _strategies_unstructure(
+    converter: cattrs.Converter,
+) -> Callable[[StrategiesConfig], dict[str, Any]]:
+    """The inverse: plugin blocks become ``[strategies.<name>]`` tables again, as in the file."""
+    builtin = [f.name for f in attrs.fields(StrategiesConfig) if not f.metadata.get(_PLUGINS)]
+
+    def unstructure(config: StrategiesConfig) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            name: converter.unstructure(getattr(config, name)) for name in builtin
+        }
+        for block in config.plugins:
+            settings = converter.unstructure(block.settings) if block.settings is not None else {}
+            out[block.name] = {"plugin": block.plugin, "enabled": block.enabled, **settings}
+        return out
+
+    return unstructure
+
+
+def make_converter(*, plugin_dirs: Sequence[Path] = ()) -> cattrs.Converter:
     """The one converter for configuration: strict, exact, and unknown keys are errors.
 
     Structuring: ints, floats, strings and bools are never coerced (``"5"`` is not 5, ``1`` is
     not ``true``); a ``Decimal`` comes exactly from a string, int, TOML float or float ``repr``;
     enums match their value exactly; attrs classes need a table and reject unknown keys; fields
-    with a check (``_int``, ``_real``...) are range-checked in the same step.
+    with a check (``_int``, ``_real``...) are range-checked in the same step. A
+    ``[strategies.<name>]`` block that is not a built-in one is a plugin strategy: its class is
+    imported (also from ``plugin_dirs``, see ``bot.plugins.load_strategy_class``) and the rest of
+    the block structured into the class's ``Settings``.
 
     Unstructuring gives plain data: ``Decimal`` and ``Path`` as strings, tuples as lists,
-    ``Secrets`` redacted.
+    ``Secrets`` redacted, plugin blocks as their tables.
     """
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     # These go through singledispatch, which picks the nearest class in the MRO: the enum
@@ -939,6 +1282,9 @@ def make_converter() -> cattrs.Converter:
         converter.register_structure_hook(enum_base, _structure_enum)
     converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook)
     converter.register_structure_hook_factory(attrs.has, _attrs_hook)
+    converter.register_structure_hook(
+        StrategiesConfig, _strategies_structure(converter, tuple(plugin_dirs))
+    )
 
     for enum_base in (Enum, StrEnum, IntEnum):
         converter.register_unstructure_hook(enum_base, _enum_value)
@@ -947,6 +1293,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook_func(_is_homogeneous_tuple, list)
     converter.register_unstructure_hook(Secrets, Secrets.redacted)
     converter.register_unstructure_hook(Secret, lambda _secret: REDACTED)
+    converter.register_unstructure_hook(StrategiesConfig, _strategies_unstructure(converter))
     return converter
 
 
@@ -975,7 +1322,11 @@ def _join(path: str, key: str) -> str:
 
 
 def _file_keys(cl: type[Any]) -> list[str]:
-    return [f.name for f in attrs.fields(cl) if not f.metadata.get(_FROM_ENV)]
+    return [
+        f.name
+        for f in attrs.fields(cl)
+        if not f.metadata.get(_FROM_ENV) and not f.metadata.get(_PLUGINS)
+    ]
 
 
 def _unknown_key_line(path: str, key: str, cl: type[Any]) -> str:
@@ -1007,6 +1358,14 @@ def _error_lines(exc: BaseException, path: str) -> list[str]:
         return [f"{_join(path, key)}: {message}" for key, message in exc.problems]
     if isinstance(exc, _ItemErrors):
         return [line for i, sub in exc.errors for line in _error_lines(sub, f"{path}[{i}]")]
+    if isinstance(exc, _KeyedErrors):
+        return [
+            line
+            for key, sub in exc.errors
+            for line in _error_lines(sub, path if key is None else _join(path, key))
+        ]
+    if isinstance(exc, _Problem):
+        return [f"{path}: {exc}"]
     if isinstance(exc, ClassValidationError):
         with_notes, others = exc.group_exceptions()
         lines = [
@@ -1027,8 +1386,10 @@ _TOML_POSITION_RE: Final = re.compile(
 def _structure(data: Mapping[str, Any], env: Mapping[str, str], source: Path | None) -> Config:
     lines: list[str] = []
     config = Config()
+    # A plugin strategy's module may sit next to the config file (see bot.plugins).
+    plugin_dirs = (source.resolve().parent,) if source is not None else ()
     try:
-        config = make_converter().structure(data, Config)
+        config = make_converter(plugin_dirs=plugin_dirs).structure(data, Config)
     except Exception as exc:  # cattrs' groups subclass ExceptionGroup: plain except, never except*
         lines.extend(_error_lines(exc, ""))
     try:

@@ -15,6 +15,7 @@ run discovery and the feed only (``run_market_data``). ``replay`` is ``bot.playb
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -31,6 +32,7 @@ import httpx
 import trio
 
 from bot.app import BotHandle, VenueUrls, run_bot
+from bot.config import ConfigError
 from bot.core.backoff import Backoff
 from bot.core.money import format_units
 from bot.shell.bus import Bus
@@ -44,7 +46,7 @@ from bot.shell.watch import run_watch
 from bot.sim.venue import open_sim_venue
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
     from bot.config import Config, DiscoveryConfig, SimConfig
     from bot.core.universe import Market, Universe
@@ -118,6 +120,21 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer GET /health with the health figures as JSON on 127.0.0.1:PORT "
         "(0 picks a free port, printed on stderr; default off)",
     )
+    parser.add_argument(
+        "--dashboard",
+        choices=DASHBOARDS,
+        default=None,
+        help="the live dashboard: tui (the terminal; the default when stdout is one, and then "
+        "the log lines go to the log file only), web (a page at http://127.0.0.1:5000/ by "
+        "default, see [dashboard] in config.toml), or none (the default otherwise)",
+    )
+    parser.add_argument(
+        "--dashboard-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="the web dashboard's port instead of dashboard.port (0 picks a free port)",
+    )
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +185,7 @@ def _trio_main(main: Callable[[], Awaitable[None]], command: str = "polybot") ->
         trio.run(main)
     except* KeyboardInterrupt:  # a second Ctrl-C: the hard stop (no return inside except*)
         code = EXIT_INTERRUPTED
-    except* CommandError as group:  # the operator's to fix: the message is enough
+    except* (CommandError, ConfigError) as group:  # the operator's to fix: the message says it
         for error in _leaves(group):
             print(f"{command}: {error}", file=sys.stderr)
         code = EXIT_USAGE
@@ -192,16 +209,23 @@ async def _start_bot(
     urls: VenueUrls,
     discovery: DiscoveryConfig,
     args: argparse.Namespace,
+    *,
+    live: bool = False,
 ) -> BotHandle:
-    """``run_bot`` in ``top``, then the health outputs beside it (same nursery, same end)."""
+    """``run_bot`` in ``top``, then the health outputs and the dashboard beside it (same
+    nursery, same end). ``live``: real orders (``polybot run``), checked by the caller."""
+    dashboard = choose_dashboard(args.dashboard, tty=sys.stdout.isatty())
+    token = dashboard_token(config, os.environ) if dashboard == "web" else None
     handle: BotHandle = await top.start(
         partial(
             run_bot,
             config,
             urls,
             discovery=discovery,
-            console=not args.quiet,
+            # The terminal dashboard owns the terminal: log lines would scribble over it.
+            console=not args.quiet and dashboard != "tui",
             status_interval_s=args.status_interval,
+            live=live,
         )
     )
     await top.start(
@@ -210,7 +234,64 @@ async def _start_bot(
     if args.health_port is not None:
         port = await top.start(serve_health, handle.health, args.health_port)
         print(f"health: http://127.0.0.1:{port}/health", file=sys.stderr)
+    await _start_dashboard(top, handle, config, dashboard, token, args)
     return handle
+
+
+DASHBOARDS = ("tui", "web", "none")
+"""The ``--dashboard`` choices."""
+
+
+def choose_dashboard(choice: str | None, *, tty: bool) -> str:
+    """The dashboard to run: ``choice``, or by default ``tui`` on a terminal, else ``none``."""
+    if choice is not None:
+        return choice
+    return "tui" if tty else "none"
+
+
+def dashboard_token(config: Config, env: Mapping[str, str]) -> str | None:
+    """The web dashboard's control token: ``None`` (read-only) unless ``dashboard.control``.
+
+    Raises:
+        CommandError: control is enabled but the token's environment variable is unset or
+            empty (a dashboard that silently stayed read-only would surprise its operator).
+    """
+    if not config.dashboard.control:
+        return None
+    name = config.dashboard.control_token_env
+    token = env.get(name, "").strip()
+    if not token:
+        raise CommandError(
+            f"dashboard.control is true but the environment variable {name} (the control "
+            "token) is not set; set it, or set dashboard.control = false"
+        )
+    return token
+
+
+async def _start_dashboard(
+    top: trio.Nursery,
+    handle: BotHandle,
+    config: Config,
+    dashboard: str,
+    token: str | None,
+    args: argparse.Namespace,
+) -> None:
+    cfg = config.dashboard
+    if dashboard == "tui":
+        # Imported here, like the web one: a bot without a dashboard does not load them.
+        from bot.shell.dashboard_tui import run_tui
+
+        await top.start(
+            partial(run_tui, handle, sys.stdout, tty=sys.stdout.isatty(), refresh_s=cfg.refresh_s)
+        )
+    elif dashboard == "web":
+        from bot.shell.dashboard_web import serve_dashboard
+
+        if args.dashboard_port is not None:
+            cfg = attrs.evolve(cfg, port=args.dashboard_port)
+        url = await top.start(partial(serve_dashboard, handle, cfg, token=token))
+        mode = "control enabled (bearer token)" if token is not None else "read-only"
+        print(f"dashboard: {url} ({mode})", file=sys.stderr)
 
 
 async def _run(

@@ -5,7 +5,8 @@ can act on ("position 1000.00 + 20.00 would exceed max_position_shares 1000.00 o
 execution engine logs and journals every refusal. The checks, in order:
 
 1. the kill switch: once the day's loss reached ``daily_loss_limit``, nothing new is accepted
-   until a restart (the engine also cancels what rests);
+   until a restart (the engine also cancels what rests); and the operator's pause
+   (``paused``), which refuses new orders until it is cleared;
 2. a fresh book: never trade on a stale or missing book (the veto the feed's ``TokenStale`` drives);
 3. venue rules that would be rejected anyway: price on the tick and strictly inside (0, 1), size in
    whole cents of a share, resting orders at least the market's ``min_order_size``, marketable
@@ -72,6 +73,10 @@ class RiskGate:
     limits: RiskLimits
     killed: str | None = None
     """Why the kill switch tripped, or ``None``."""
+    paused: str | None = None
+    """Why the operator paused trading (the dashboard's pause), or ``None``: while set, every
+    new order is refused with that reason, like the kill switch, but resting orders stay and
+    clearing it resumes trading at once."""
     rejections: int = 0
     _recent: deque[float] = attrs.field(factory=deque, init=False)
 
@@ -127,6 +132,8 @@ class RiskGate:
         token = order.token_id
         if self.killed is not None:
             return f"kill switch: {self.killed}"
+        if self.paused is not None:
+            return f"paused: {self.paused}"
         if market is None:
             return f"unknown token {token}"
         if view is None:

@@ -63,8 +63,10 @@ class JournalSink(Protocol):
 
 
 _REASON_PREFIXES: Final = (
-    # Risk's sentences (``bot.core.risk``) and the engine's own refusals, by how they begin.
+    # Risk's sentences (``bot.core.risk``) and the engine's own refusals, by how they begin,
+    # then the live venue's own (``bot.shell.live_venue``).
     ("kill switch", "kill_switch"),
+    ("paused", "paused"),
     ("unknown token", "unknown_token"),
     ("no book yet", "no_book"),
     ("stale book", "stale_book"),
@@ -73,15 +75,40 @@ _REASON_PREFIXES: Final = (
     ("cannot sell", "no_short"),
     ("order rate", "order_rate"),
     ("basket legs must be", "basket_shape"),
-    ("not enough balance", "balance"),
+    ("not signed", "not_signed"),
+    ("region blocked", "region_blocked"),
+    ("venue unavailable", "venue_unavailable"),
+    ("not placed", "not_placed"),
 )
 _REASON_CONTAINS: Final = (
+    # Risk's sentences, then the CLOB's error texts (PROTOCOL.md 4.4), first match wins.
     ("is not on the", "off_tick"),
     ("is not a positive multiple", "size_step"),
     ("below the minimum order size", "min_size"),
     ("max_position_shares", "max_position"),
     ("max_total_exposure", "max_exposure"),
     ("belongs to", "not_owner"),
+    ("not enough balance", "balance"),
+    ("balance is not enough", "balance"),
+    ("breaks minimum tick size", "price_off_tick"),
+    ("lower than the minimum", "min_size"),
+    ("min size: $1", "min_notional"),
+    ("duplicated", "duplicated"),
+    ("invalid expiration", "expiration"),
+    ("post-only mode", "post_only_mode"),
+    ("post-only", "post_only_crosses"),
+    ("crosses the book", "crosses_book"),
+    ("fok orders", "fok_unfilled"),
+    ("fak order", "fak_unfilled"),
+    ("not yet ready", "market_not_ready"),
+    ("trading is currently", "trading_disabled"),
+    ("order_version_mismatch", "version_mismatch"),
+    ("api key", "auth"),
+    ("l1 request", "auth"),
+    ("address banned", "account"),
+    ("closed only mode", "account"),
+    ("maker address not allowed", "account"),
+    ("could not", "venue_error"),
 )
 _VENUE_CODES: Final = frozenset(
     {
@@ -113,9 +140,10 @@ def reject_reason_label(reason: str) -> str:
     """The short label of a rejection reason (one of ``REJECT_REASONS``).
 
     Risk's reasons are sentences with token ids and amounts in them ("position 10.00 + 5.00
-    would exceed max_position_shares ..."), the venue's start with a code ("price_off_tick: ...");
-    a basket's refusal is its leg's reason behind ``leg <token>:``. Anything not recognised is
-    ``other`` (the full sentence is in the log and the journal).
+    would exceed max_position_shares ..."), the paper venue's start with a code
+    ("price_off_tick: ..."), the CLOB's are its error texts ("order 0x.. is invalid. Size (1)
+    lower than the minimum: 5"); a basket's refusal is its leg's reason behind ``leg <token>:``.
+    Anything not recognised is ``other`` (the full sentence is in the log and the journal).
     """
     text = _LEG_RE.sub("", reason.strip(), count=1).lower()
     match = _CODE_RE.match(text)

@@ -1,13 +1,18 @@
-"""Health figures: latency reservoirs, event-loop lag, and the periodic status line.
+"""Health figures: latency reservoirs, histograms, event-loop lag, and the periodic status line.
 
-Everything here is cheap to update on the hot path (an append to a bounded deque) and computes
-percentiles only when someone asks: the status line every few seconds, or ``polybot`` health JSON.
+Everything here is cheap to update on the hot path (an append to a bounded deque, one bucket
+increment) and computes percentiles only when someone asks: the status line every few seconds,
+or ``polybot`` health JSON. The histograms are cumulative over the whole run, which the
+reservoirs' percentiles (the recent samples only) cannot be: Prometheus needs them
+(``bot.shell.metrics``) to compute rates and quantiles over any window it likes.
 """
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_left
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 import trio
@@ -17,6 +22,75 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from bot.shell.logsink import LogChannel
+
+
+LATENCY_BUCKETS_S: Final = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+"""Upper bounds (seconds) of the tick-to-decision and loop-lag histograms: 100 us (a fast
+strategy) to 10 s (a stalled loop)."""
+
+
+@attrs.frozen
+class HistogramSnapshot:
+    """A histogram at one moment, in Prometheus' cumulative form.
+
+    Attributes:
+        bounds: The buckets' upper bounds, ascending (``+Inf`` is implied after the last).
+        cumulative: Observations ``<=`` each bound, then the total (``len(bounds) + 1`` items).
+        sum: The sum of every observation.
+        count: How many observations (equal to ``cumulative[-1]``).
+    """
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    sum: float
+    count: int
+
+
+@final
+class Histogram:
+    """Fixed-bucket counts of every observation since start (never reset, never sampled).
+
+    ``observe`` is one bisection and three additions, cheap enough for the feed's per-book
+    refresh and the strategies' per-wake latency.
+    """
+
+    __slots__ = ("_counts", "bounds", "count", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        if not bounds or any(a >= b for a, b in itertools.pairwise(bounds)):
+            raise ValueError(f"histogram bounds must be non-empty and ascending, got {bounds}")
+        self.bounds = bounds
+        self._counts = [0] * (len(bounds) + 1)  # the last one is the +Inf bucket
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        # bisect_left: a value equal to a bound belongs to that bound's bucket (``le``).
+        self._counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def snapshot(self) -> HistogramSnapshot:
+        return HistogramSnapshot(
+            self.bounds, tuple(itertools.accumulate(self._counts)), self.sum, self.count
+        )
 
 
 @attrs.frozen
@@ -39,18 +113,23 @@ class Percentiles:
 
 @attrs.define(eq=False)
 class Reservoir:
-    """The most recent ``size`` samples of a figure, plus the count and maximum of all of them."""
+    """The most recent ``size`` samples of a figure, plus the count and maximum of all of them,
+    and a cumulative ``histogram`` of all of them (``buckets``: its upper bounds)."""
 
     size: int = 4096
+    buckets: tuple[float, ...] = LATENCY_BUCKETS_S
     _samples: deque[float] = attrs.field(init=False)
     total: int = attrs.field(default=0, init=False)
     peak: float = attrs.field(default=0.0, init=False)
+    histogram: Histogram = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._samples = deque(maxlen=self.size)
+        self.histogram = Histogram(self.buckets)
 
     def add(self, value: float) -> None:
         self._samples.append(value)
+        self.histogram.observe(value)
         self.total += 1
         if value > self.peak:
             self.peak = value
