@@ -67,3 +67,12 @@ replay *args:
 # PnL by strategy and market, fees, hit rate, drawdown; writes the equity curve PNG.
 report *args:
     {{python}} -m bot report "$@"
+
+# Trade for real: signed orders to Polymarket. Needs POLY_PRIVATE_KEY (see README) and --confirm-live;
+# `just run --venue sim` takes the same path against the sim venue (no money, no keys needed).
+run *args:
+    {{python}} -m bot run "$@"
+
+# Check live-trading readiness: keys, region, clock skew, auth, balances, a book, the user channel.
+doctor *args:
+    {{python}} -m bot doctor "$@"

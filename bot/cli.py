@@ -296,6 +296,17 @@ COMMANDS: Final[Mapping[str, Command]] = {
         add_arguments=_lazy("add_run_arguments"),
         run=_lazy("run_paper"),
     ),
+    "run": Command(
+        help="trade for real: signed orders to Polymarket (keys + --confirm-live), "
+        "or --venue sim for the same path against the sim venue",
+        add_arguments=_lazy("add_live_arguments", "bot.live_cli"),
+        run=_lazy("run_live", "bot.live_cli"),
+    ),
+    "doctor": Command(
+        help="check keys, region, clock skew, auth, balances, a book and the user channel",
+        add_arguments=_lazy("add_doctor_arguments", "bot.live_cli"),
+        run=_lazy("run_doctor_command", "bot.live_cli"),
+    ),
     "scan": Command(
         help="discover markets with the configured filters and print them as a table",
         add_arguments=_lazy("add_scan_arguments"),

@@ -101,6 +101,8 @@ class LiveStats:
     heartbeats: int = 0
     heartbeat_failures: int = 0
     heartbeat_ok: bool = False
+    heartbeat_last_ok_at: float | None = None
+    """Monotonic seconds of the last acknowledged beat."""
     reconciles: int = 0
     late_fills_released: int = 0
     shutdown: str = ""
@@ -362,6 +364,7 @@ class LiveVenue:
             else:
                 self.stats.heartbeats += 1
                 self.stats.heartbeat_ok = True
+                self.stats.heartbeat_last_ok_at = trio.current_time()
             if not started:
                 started = True
                 task_status.started()

@@ -42,6 +42,7 @@ from bot.shell.journal import open_journal
 from bot.shell.live_venue import ORDER_SENT, LiveVenue
 from bot.shell.rest import RestClient
 from bot.shell.signer import OrderSigner
+from bot.shell.snapshot import take_snapshot
 from bot.shell.user_feed import UserFeed
 from bot.sim.venue import open_sim_venue
 from tests.sim.server_helpers import START_MS, WAIT, small_config
@@ -450,6 +451,10 @@ async def test_the_whole_bot_quotes_live_and_a_stop_leaves_nothing_resting(tmp_p
                     assert health["execution"]["mode"] == "live"
                     assert health["live"]["heartbeat_ok"] is True
                     assert health["user_feed"]["ready"] is True
+                    live = take_snapshot(handle, trio.current_time())["live"]
+                    assert live["heartbeat_ok"] is True
+                    assert live["user_channel_ready"] is True
+                    assert live["heartbeat_age_s"] is not None
                     handle.cancel_scope.cancel()  # what SIGINT does
             assert resting() == []  # the shielded cancel-all ran before the bot returned
             assert handle.live.stats.shutdown.endswith("nothing rests")
