@@ -16,13 +16,21 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from benchmarks import core_feed, runtime_bus, runtime_latency, sim_venue, transport
+from benchmarks import (
+    core_feed,
+    live_orders,
+    runtime_bus,
+    runtime_latency,
+    sim_venue,
+    transport,
+)
 
 if TYPE_CHECKING:
     from benchmarks.common import Result
 
 SUITES = {
     "core_feed": core_feed.run,
+    "live_orders": live_orders.run,
     "runtime_bus": runtime_bus.run,
     "runtime_latency": runtime_latency.run,
     "sim_venue": sim_venue.run,
