@@ -9,7 +9,7 @@ adds what private trading needs (PROTOCOL.md 4.2-4.5, 5, 6.6):
   re-measured every ``clock_refresh_s``, so a skewed local clock cannot turn requests into 401s.
   Headers are rebuilt for every attempt, so a retry never carries a stale timestamp.
 * **Orders built and signed off the event loop.** Amounts come from ``bot.core.signing`` (exact
-  integers); the EIP-712 signature (~9 ms) runs in ``trio.to_thread.run_sync``.
+  integers); the EIP-712 signature (~1.6 ms) runs in ``trio.to_thread.run_sync``.
 * **Error mapping** (issue 6, item 3): 425, 429 and 503 are answers the venue did not act on and
   are retried with backoff or ``Retry-After`` (``RestClient``); cancels and reads are idempotent,
   so every 5xx is retried for them. A ``not enough balance / allowance`` reject refreshes the

@@ -11,11 +11,12 @@ runs its package ``__init__``, which imports its HTTP client and with it httpx a
 need (amounts, struct fields, the POST body, HMAC) are in ``bot.core.signing`` and
 ``bot.core.auth``; this module adds only the keccak/secp256k1 work.
 
-Cost: ``OrderSigner.sign`` (signature plus order id) measured about 9 ms per order on the shared
-2-core machine (the library's pure-Python EIP-712 encoding dominates), not the ~1 s reported by
-others (that figure likely includes the SDK's network lookups of tick size, neg-risk and fees).
-9 ms still stalls the event loop, so the shell should sign with ``trio.to_thread.run_sync``
-(a batch of 15 is ~0.15 s).
+Cost: ``OrderSigner.sign`` (signature plus order id) measured about 1.6 ms per order on the
+shared 2-core machine with ``coincurve`` installed (a dependency: eth-keys then signs with
+libsecp256k1), against ~10 ms with eth-keys' pure-Python backend (``benchmarks/live_orders.py``);
+not the ~1 s reported by others (that figure likely includes the SDK's network lookups of tick
+size, neg-risk and fees). What remains is the library's pure-Python EIP-712 encoding; the shell
+still signs with ``trio.to_thread.run_sync`` so that a batch of 15 never stalls the event loop.
 
 ``recover_order_signer`` is what the sim venue uses to check a posted order's signature, as the
 real venue does.
