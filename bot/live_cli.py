@@ -14,7 +14,6 @@ and prints one line per check; it exits 0 when all pass, 1 otherwise.
 
 from __future__ import annotations
 
-import random
 import secrets as token_source
 import sys
 import time
@@ -28,12 +27,16 @@ from loguru import logger
 
 from bot.app import VenueUrls
 from bot.config import Secret
-from bot.core.backoff import Backoff
-from bot.runtime_cli import _start_bot, _trio_main, add_run_arguments, demo_discovery
+from bot.runtime_cli import (
+    _rest_client,
+    _start_bot,
+    _trio_main,
+    add_run_arguments,
+    demo_discovery,
+)
 from bot.shell.clob_trading import ALL_RATE_LIMITS
 from bot.shell.credentials import missing_for_live
 from bot.shell.doctor import render_checks, run_doctor
-from bot.shell.rest import RestClient
 from bot.shell.signals import cancel_on_signals
 from bot.shell.signer import OrderSigner
 from bot.sim.venue import open_sim_venue
@@ -184,14 +187,7 @@ def run_doctor_command(args: argparse.Namespace, config: Config) -> int:
 
 async def _doctor(config: Config, urls: VenueUrls) -> bool:
     async with httpx.AsyncClient(timeout=config.venue.http_timeout_s) as http:
-        rest = RestClient(
-            http,
-            gamma_url=urls.gamma_url,
-            clob_url=urls.clob_url,
-            backoff=Backoff(config.feed.reconnect_base_s, config.feed.reconnect_max_s),
-            rng=random.Random(),
-            rate_limits=ALL_RATE_LIMITS,
-        )
+        rest = _rest_client(config, urls, http, rate_limits=ALL_RATE_LIMITS)
         checks = await run_doctor(
             config, rest, ws_user_url=urls.ws_user_url, secrets=config.secrets
         )

@@ -40,17 +40,18 @@ from bot.shell.discovery import ProgressPrinter, discover
 from bot.shell.feed import MarketFeed
 from bot.shell.health_http import encode_health, serve_health, write_health_file
 from bot.shell.recorder import FrameRecorder
-from bot.shell.rest import RestClient
+from bot.shell.rest import DEFAULT_RATE_LIMITS, RestClient
 from bot.shell.signals import cancel_on_signals
 from bot.shell.watch import run_watch
 from bot.sim.venue import open_sim_venue
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
 
     from bot.config import Config, DiscoveryConfig, SimConfig
     from bot.core.universe import Market, Universe
     from bot.playback import ReplayResult
+    from bot.shell.rest import RateLimit
 
 EXIT_OK = 0
 EXIT_CRASH = 1
@@ -479,13 +480,22 @@ async def _close_at_exit(client: httpx.AsyncClient) -> None:
             await client.aclose()
 
 
-def _rest_client(config: Config, urls: VenueUrls, client: httpx.AsyncClient) -> RestClient:
+def _rest_client(
+    config: Config,
+    urls: VenueUrls,
+    client: httpx.AsyncClient,
+    *,
+    rate_limits: Iterable[RateLimit] = DEFAULT_RATE_LIMITS,
+) -> RestClient:
+    """The venue's REST client with the config's retry backoff; ``rate_limits`` as the caller
+    needs them (the public endpoints by default, ``ALL_RATE_LIMITS`` where it trades)."""
     return RestClient(
         client,
         gamma_url=urls.gamma_url,
         clob_url=urls.clob_url,
         backoff=Backoff(config.feed.reconnect_base_s, config.feed.reconnect_max_s),
         rng=random.Random(),
+        rate_limits=rate_limits,
     )
 
 

@@ -4,14 +4,13 @@ while it trades, which must leave nothing resting and no secret in any output.""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from typing import TYPE_CHECKING, Final
 
 from bot.config import Config, Secret, Secrets
 from bot.live_cli import live_journal, live_refusal
+from tests.processes import interrupt_polybot
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,52 +66,19 @@ def test_sigint_while_trading_on_the_sim_leaves_nothing_resting(tmp_path: Path) 
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "POLY_PRIVATE_KEY": KEY}
-    with subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--venue",
-            "sim",
-            "--config",
-            str(config),
-            "--dashboard",
-            "none",
-            "--status-interval",
-            "0.5",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
+    args = ["run", "--venue", "sim", "--config", str(config), "--dashboard", "none"]
+    stopped = interrupt_polybot(
+        [*args, "--status-interval", "0.5"],
         cwd=tmp_path,
-    ) as process:
-        deadline = time.monotonic() + 30
-        seen = b""
-        assert process.stderr is not None
-        os.set_blocking(process.stderr.fileno(), False)
-        while b"polybot running" not in seen and time.monotonic() < deadline:
-            chunk = process.stderr.read()
-            if chunk:
-                seen += chunk
-            elif process.poll() is not None:
-                break
-            else:
-                time.sleep(0.1)
-        assert b"polybot running" in seen, seen.decode(errors="replace")[-2000:]
-        time.sleep(2.0)  # the market maker quotes: orders rest at the venue
-        process.send_signal(signal.SIGINT)
-        try:
-            out, err = process.communicate(timeout=20)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        assert process.returncode == 0, (seen + err).decode(errors="replace")[-2000:]
+        env=env,
+        run_s=2.0,  # the market maker quotes: orders rest at the venue
+    )
+    assert stopped.returncode == 0, stopped.stderr_tail()
     log = (tmp_path / "polybot.jsonl").read_text(encoding="utf-8")
     assert "shutdown: cancel-all done (" in log
     assert "nothing rests" in log
     assert '"kind":"order"' in log  # it did trade before the stop
-    outputs = [log, (seen + err + out).decode(errors="replace")]
+    outputs = [log, (stopped.stderr + stopped.stdout).decode(errors="replace")]
     outputs += [p.read_bytes().decode(errors="replace") for p in tmp_path.glob("*.json")]
     for text in outputs:
         assert KEY not in text

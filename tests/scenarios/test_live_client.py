@@ -23,31 +23,23 @@ import httpx
 import orjson
 import pytest
 import trio
-from loguru import logger
 
-from bot.config import Secret, SignatureType
-from bot.core.auth import ApiCreds
-from bot.core.backoff import Backoff
+from bot.config import Secret
 from bot.core.money import ONE, Side, taker_fee_units
 from bot.core.trading import OrderType
 from bot.core.wire.market_events import PriceChange
 from bot.core.wire.user import OrderStatus
-from bot.shell.clob_trading import (
-    ALL_RATE_LIMITS,
-    AssetType,
-    OrderOutcomeUnknown,
-    TradingClient,
-    VenueRejected,
-)
-from bot.shell.rest import Api, RestClient
-from bot.shell.signer import OrderSigner
+from bot.shell.clob_trading import AssetType, OrderOutcomeUnknown, TradingClient, VenueRejected
 from bot.sim.venue import open_sim_venue
+from tests.bot_helpers import captured_logs
 from tests.sim.server_helpers import (
     START_MS,
     WAIT,
     decode_all,
     frames_until_pong,
     market_ws,
+    sim_rest,
+    sim_wallet,
     small_config,
     subscribe,
 )
@@ -55,6 +47,7 @@ from tests.sim.server_helpers import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from bot.core.auth import ApiCreds
     from bot.sim.universe import SimMarket
     from bot.sim.venue import SimVenue
 
@@ -103,22 +96,10 @@ class Live:
         )
 
 
-async def derive_creds(rest: RestClient, signer: OrderSigner) -> ApiCreds:
-    """L1 against the venue, stamped with the venue's own clock."""
-    headers = signer.l1_headers(await rest.fetch_server_time())
-    raw = await rest.request(
-        "GET", Api.CLOB, "/auth/derive-api-key", headers=lambda: headers, idempotent=True
-    )
-    data = orjson.loads(raw)
-    return ApiCreds(Secret(data["apiKey"]), Secret(data["secret"]), Secret(data["passphrase"]))
-
-
 @asynccontextmanager
 async def live(*, read_timeout: float = WAIT) -> AsyncIterator[Live]:
-    logs: list[str] = []
-    sink = logger.add(lambda m: logs.append(str(m)), level="DEBUG", format="{message} {extra}")
     transport = RecordingTransport()
-    try:
+    with captured_logs() as logs:
         async with (
             open_sim_venue(small_config(), start_epoch_ms=START_MS, pump=False) as venue,
             httpx.AsyncClient(
@@ -126,21 +107,8 @@ async def live(*, read_timeout: float = WAIT) -> AsyncIterator[Live]:
             ) as http,
         ):
             venue.faults.retry_after_s = 0  # keep 425 retries fast
-            rest = RestClient(
-                http,
-                gamma_url=venue.gamma_url,
-                clob_url=venue.clob_url,
-                backoff=Backoff(base_s=0.01, max_s=0.05),
-                rng=random.Random(7),
-                max_attempts=4,
-                rate_limits=ALL_RATE_LIMITS,
-            )
-            signer = OrderSigner(KEY)
-            creds = await derive_creds(rest, signer)
-            client = TradingClient(
-                rest, creds=creds, signer=signer, signature_type=SignatureType.EOA
-            )
-            harness = Live(venue, client, transport, creds, logs)
+            wallet = await sim_wallet(sim_rest(http, venue, seed=7, max_attempts=4), KEY)
+            harness = Live(venue, wallet.client, transport, wallet.creds, logs)
             with trio.fail_after(4 * WAIT):
                 yield harness
             # No secret in any log line of the whole scenario (fault paths included).
@@ -148,8 +116,6 @@ async def live(*, read_timeout: float = WAIT) -> AsyncIterator[Live]:
             assert logs, "the scenario logged nothing: the secret scan would prove nothing"
             for secret in harness.secrets():
                 assert secret not in joined
-    finally:
-        logger.remove(sink)
 
 
 def market_of(venue: SimVenue, *, neg_risk: bool = False) -> SimMarket:

@@ -12,7 +12,6 @@ resting. Real sockets, so the real clock (TRIO_IDIOMS.md section 7); every wait 
 
 from __future__ import annotations
 
-import contextlib
 import random
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,11 +21,9 @@ from typing import TYPE_CHECKING, Final
 import attrs
 import httpx
 import trio
-from loguru import logger
 
 from bot.app import VenueUrls, run_bot
-from bot.config import Config, Secret, Secrets, SignatureType
-from bot.core.backoff import Backoff
+from bot.config import Config, Secret, Secrets
 from bot.core.book import BookView
 from bot.core.engine import Engine
 from bot.core.money import ONE, Side
@@ -35,17 +32,14 @@ from bot.core.risk import RiskGate, RiskLimits
 from bot.core.trading import Basket, Fill, OrderStatus, OrderType, OrderUpdate, Place
 from bot.core.wire.market_events import Level
 from bot.report import build_report, render_table
-from bot.shell.clob_trading import ALL_RATE_LIMITS, TradingClient
-from bot.shell.credentials import obtain_api_creds
 from bot.shell.discovery import discover
 from bot.shell.journal import open_journal
 from bot.shell.live_venue import ORDER_SENT, LiveVenue
-from bot.shell.rest import RestClient
-from bot.shell.signer import OrderSigner
 from bot.shell.snapshot import take_snapshot
 from bot.shell.user_feed import UserFeed
 from bot.sim.venue import open_sim_venue
-from tests.sim.server_helpers import START_MS, WAIT, small_config
+from tests.bot_helpers import captured_logs, enable_only
+from tests.sim.server_helpers import START_MS, WAIT, sim_rest, sim_wallet, small_config
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -54,6 +48,8 @@ if TYPE_CHECKING:
     from bot.config import DiscoveryConfig
     from bot.core.trading import ExecEvent, Intent
     from bot.core.universe import Universe
+    from bot.shell.clob_trading import TradingClient
+    from bot.shell.rest import RestClient
     from bot.sim.universe import SimMarket
     from bot.sim.venue import SimVenue
 
@@ -126,14 +122,12 @@ async def rig(
     user_channel: bool = True,
     **sim: object,
 ) -> AsyncIterator[Rig]:
-    logs: list[str] = []
     sent: list[tuple[str, str]] = []
 
     async def note(request: httpx.Request) -> None:
         sent.append((request.method, request.url.path))
 
-    sink = logger.add(lambda m: logs.append(str(m)), level="DEBUG", format="{message} {extra}")
-    try:
+    with captured_logs() as logs:
         async with (
             open_sim_venue(small_config(**sim), start_epoch_ms=START_MS, pump=False) as venue,
             httpx.AsyncClient(
@@ -142,27 +136,16 @@ async def rig(
             trio.open_nursery() as nursery,
         ):
             venue.faults.retry_after_s = 0
-            rest = RestClient(
-                http,
-                gamma_url=venue.gamma_url,
-                clob_url=venue.clob_url,
-                backoff=Backoff(base_s=0.01, max_s=0.05),
-                rng=random.Random(3),
-                max_attempts=4,
-                rate_limits=ALL_RATE_LIMITS,
-            )
-            signer = OrderSigner(KEY)
-            creds = await obtain_api_creds(rest, signer, Secrets(private_key=KEY))
-            client = TradingClient(
-                rest, creds=creds, signer=signer, signature_type=SignatureType.EOA
-            )
+            rest = sim_rest(http, venue, seed=3, max_attempts=4)
+            wallet = await sim_wallet(rest, KEY)
+            creds = wallet.creds
             universe = await universe_of(rest)
 
             async def record(item: object) -> None:
                 pass
 
             live = LiveVenue(
-                client,
+                wallet.client,
                 universe,
                 creds.api_key.reveal(),
                 record=record,
@@ -234,8 +217,6 @@ async def rig(
         assert logs
         for secret in secrets:
             assert secret not in joined
-    finally:
-        logger.remove(sink)
 
 
 def market_of(r: Rig) -> SimMarket:
@@ -385,36 +366,17 @@ async def test_reconciliation_recovers_a_fill_the_user_channel_missed() -> None:
 
 async def counterparty(r: Rig) -> TradingClient:
     """Another wallet trading on the same venue (its own credentials, same HTTP client)."""
-    rest = RestClient(
-        r.http,
-        gamma_url=r.venue.gamma_url,
-        clob_url=r.venue.clob_url,
-        backoff=Backoff(base_s=0.01, max_s=0.05),
-        rng=random.Random(5),
-        rate_limits=ALL_RATE_LIMITS,
-    )
-    key = Secret("0x" + "3d" * 32)
-    signer = OrderSigner(key)
-    creds = await obtain_api_creds(rest, signer, Secrets(private_key=key))
-    return TradingClient(rest, creds=creds, signer=signer, signature_type=SignatureType.EOA)
+    wallet = await sim_wallet(sim_rest(r.http, r.venue, seed=5), Secret("0x" + "3d" * 32))
+    return wallet.client
 
 
 # --- the whole bot ------------------------------------------------------------------------------
 
 
 def live_config(tmp_path: Path) -> Config:
-    cfg = Config()
-    mm = attrs.evolve(cfg.strategies.market_making, enabled=True)
-    strategies = attrs.evolve(
-        cfg.strategies,
-        market_making=mm,
-        complement_arb=attrs.evolve(cfg.strategies.complement_arb, enabled=False),
-        neg_risk_arb=attrs.evolve(cfg.strategies.neg_risk_arb, enabled=False),
-        forecast_taker=attrs.evolve(cfg.strategies.forecast_taker, enabled=False),
-    )
+    cfg = enable_only(Config(), {"market_making"})
     return attrs.evolve(
         cfg,
-        strategies=strategies,
         discovery=relaxed(cfg),
         log=attrs.evolve(cfg.log, dir=tmp_path / "logs"),
         execution=attrs.evolve(cfg.execution, journal=tmp_path / "journal.sqlite"),
@@ -424,9 +386,7 @@ def live_config(tmp_path: Path) -> Config:
 
 async def test_the_whole_bot_quotes_live_and_a_stop_leaves_nothing_resting(tmp_path: Path) -> None:
     cfg = live_config(tmp_path)
-    logs: list[str] = []
-    sink = logger.add(lambda m: logs.append(str(m)), level="DEBUG", format="{message} {extra}")
-    try:
+    with captured_logs() as logs:
         async with open_sim_venue(
             attrs.evolve(small_config(), events_per_second=50.0), start_epoch_ms=START_MS
         ) as venue:
@@ -468,6 +428,3 @@ async def test_the_whole_bot_quotes_live_and_a_stop_leaves_nothing_resting(tmp_p
         for secret in (KEY.reveal(), KEY.reveal()[2:]):
             assert secret not in outputs
         assert all(f.strategy == "market_making" for f in fills)
-    finally:
-        with contextlib.suppress(ValueError):  # run_bot removes every sink as it stops
-            logger.remove(sink)

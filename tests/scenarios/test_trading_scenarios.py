@@ -11,45 +11,38 @@ Real sockets, so the real clock with short timeouts (as ``test_feed_scenarios``)
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from decimal import Decimal
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
 import trio
 
-from bot.app import BotHandle, VenueUrls, resume, run_bot
-from bot.config import Config, LogLevel
+from bot.app import BotHandle, resume
+from bot.config import Config
 from bot.core.money import ONE, from_decimal, notional_units, taker_fee_units
 from bot.report import build_report
-from bot.runtime_cli import demo_discovery
 from bot.shell.journal import open_journal
 from bot.sim.exchange import Opportunity, OpportunityKind
 from bot.sim.venue import SimVenue, open_sim_venue
+from tests.bot_helpers import (
+    START_MS,
+    enable_only,
+    fast_feed,
+    log_and_journal_in,
+    running_bot,
+    wait_until,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
     from bot.core.trading import Fill
     from bot.core.wire.market_events import Level
 
-START_MS = 1_790_000_000_000
-WAIT = 10.0
-
 
 def trading_config(tmp_path: Path, *, enable: set[str], **sim: Any) -> Config:
-    cfg = Config()
-    st = cfg.strategies
-    strategies = attrs.evolve(
-        st,
-        complement_arb=attrs.evolve(st.complement_arb, enabled="complement_arb" in enable),
-        neg_risk_arb=attrs.evolve(st.neg_risk_arb, enabled="neg_risk_arb" in enable),
-        market_making=attrs.evolve(st.market_making, enabled="market_making" in enable),
-        forecast_taker=attrs.evolve(st.forecast_taker, enabled="forecast_taker" in enable),
-    )
+    cfg = enable_only(fast_feed(log_and_journal_in(Config(), tmp_path)), enable)
     sim_cfg = attrs.evolve(
         cfg.sim,
         **{
@@ -62,45 +55,7 @@ def trading_config(tmp_path: Path, *, enable: set[str], **sim: Any) -> Config:
             **sim,
         },
     )
-    feed = attrs.evolve(
-        cfg.feed,
-        ping_interval_s=0.1,
-        silence_timeout_s=0.5,
-        reconnect_base_s=0.02,
-        reconnect_max_s=0.2,
-    )
-    return attrs.evolve(
-        cfg,
-        strategies=strategies,
-        sim=sim_cfg,
-        feed=feed,
-        log=attrs.evolve(cfg.log, dir=tmp_path, level=LogLevel.INFO),
-        execution=attrs.evolve(cfg.execution, journal=tmp_path / "journal.sqlite"),
-    )
-
-
-@asynccontextmanager
-async def running_bot(cfg: Config, venue: SimVenue) -> AsyncIterator[BotHandle]:
-    urls = VenueUrls(venue.gamma_url, venue.clob_url, venue.ws_market_url)
-    async with trio.open_nursery() as nursery:
-        handle: BotHandle = await nursery.start(
-            partial(
-                run_bot,
-                cfg,
-                urls,
-                discovery=demo_discovery(cfg.discovery),
-                console=False,
-                status_interval_s=0.5,
-            )
-        )
-        yield handle
-        nursery.cancel_scope.cancel()
-
-
-async def wait_for(condition: Callable[[], bool]) -> None:
-    with trio.fail_after(WAIT):
-        while not condition():  # noqa: ASYNC110 -- polling state owned by other tasks
-            await trio.sleep(0.02)
+    return attrs.evolve(cfg, sim=sim_cfg)
 
 
 async def journal_fills(path: Path) -> list[Fill]:
@@ -129,7 +84,7 @@ async def test_arbitrage_captures_injected_edges_and_the_report_pnl_matches(tmp_
     skipped = 0
     async with (
         open_sim_venue(cfg.sim, start_epoch_ms=START_MS) as venue,
-        running_bot(cfg, venue) as handle,
+        running_bot(cfg, venue, status_interval_s=0.5) as handle,
     ):
         stats = handle.execution
         await trio.sleep(0.5)  # every book fresh
@@ -142,7 +97,7 @@ async def test_arbitrage_captures_injected_edges_and_the_report_pnl_matches(tmp_
             asks = {t: list(venue.exchange.book(t).asks()) for t in opportunity.token_ids}
             net = edge_after_fees(handle, opportunity)
             if net >= min_edge + 2_000:  # clearly worth it: it must be taken
-                await wait_for(lambda: stats.fills >= before + len(opportunity.token_ids))  # noqa: B023
+                await wait_until(lambda: stats.fills >= before + len(opportunity.token_ids))  # noqa: B023
                 await trio.sleep(0.2)
                 captured.append((opportunity, before, stats.fills, asks))
             elif net < min_edge - 2_000:  # the fees eat it: it must be left alone
@@ -226,7 +181,7 @@ async def test_market_making_keeps_inventory_in_limit_and_pulls_quotes_while_fro
     worst = 0
     async with (
         open_sim_venue(cfg.sim, start_epoch_ms=START_MS) as venue,
-        running_bot(cfg, venue) as handle,
+        running_bot(cfg, venue, status_interval_s=0.5) as handle,
     ):
         engine = handle.engine
         markets = handle.universe.binary_markets()[: mm.max_markets]
@@ -244,7 +199,7 @@ async def test_market_making_keeps_inventory_in_limit_and_pulls_quotes_while_fro
         def quotes() -> int:
             return len(engine.open_orders("market_making"))
 
-        await wait_for(lambda: quotes() >= 2 * len(markets))
+        await wait_until(lambda: quotes() >= 2 * len(markets))
         with trio.move_on_after(4.0):
             while True:
                 worst = max(worst, exposure())
@@ -254,12 +209,12 @@ async def test_market_making_keeps_inventory_in_limit_and_pulls_quotes_while_fro
         # every quote is pulled within its window.
         venue.faults.silent = True
         frozen_at = trio.current_time()
-        await wait_for(lambda: quotes() == 0)
+        await wait_until(lambda: quotes() == 0)
         assert trio.current_time() - frozen_at < cfg.feed.silence_timeout_s + 1.0
         await trio.sleep(0.3)
         assert quotes() == 0  # no quoting while frozen
         venue.faults.silent = False
-        await wait_for(lambda: quotes() >= 2 * len(markets))  # quoting again once fresh
+        await wait_until(lambda: quotes() >= 2 * len(markets))  # quoting again once fresh
     assert fills > 0, "no quote was ever filled: the scenario proves nothing"
     assert worst <= limit
     decisions = [r for r in await journal_decisions(cfg.execution.journal)]
@@ -285,7 +240,7 @@ async def capture_one(venue: SimVenue, handle: BotHandle, min_edge: int) -> Oppo
         before = stats.fills
         opportunity = await venue.inject(OpportunityKind.COMPLEMENT)
         if edge_after_fees(handle, opportunity) >= min_edge + 2_000:
-            await wait_for(lambda: stats.fills >= before + 2)  # noqa: B023
+            await wait_until(lambda: stats.fills >= before + 2)  # noqa: B023
             return opportunity
         await trio.sleep(0.5)
     raise AssertionError("no opportunity worth taking in 20 tries")
@@ -298,7 +253,7 @@ async def test_a_restart_after_a_crash_resumes_positions_with_no_fill_lost_or_do
     min_edge = from_decimal(cfg.strategies.complement_arb.min_edge)
     async with open_sim_venue(cfg.sim, start_epoch_ms=START_MS) as venue:
         with pytest.RaisesGroup(Crash, flatten_subgroups=True):
-            async with running_bot(cfg, venue) as handle:
+            async with running_bot(cfg, venue, status_interval_s=0.5) as handle:
                 await trio.sleep(0.5)
                 await capture_one(venue, handle, min_edge)
                 acknowledged = handle.execution.fills  # counted once committed
@@ -306,7 +261,7 @@ async def test_a_restart_after_a_crash_resumes_positions_with_no_fill_lost_or_do
                 raise Crash
         journaled = await journal_fills(cfg.execution.journal)
         assert len(journaled) >= acknowledged
-        async with running_bot(cfg, venue) as handle:
+        async with running_bot(cfg, venue, status_interval_s=0.5) as handle:
             # Resumed: the same positions as before the crash, from the journal alone.
             assert dict(handle.engine.ledger.positions()) == first_positions
             await trio.sleep(0.5)
@@ -321,7 +276,7 @@ async def test_a_restart_after_a_crash_resumes_positions_with_no_fill_lost_or_do
 
             assert not settled()
             await venue.resolve(condition, second.token_ids[0])
-            await wait_for(settled)
+            await wait_until(settled)
             final_positions = dict(handle.engine.ledger.positions())
     fills = await journal_fills(cfg.execution.journal)
     assert len({f.fill_id for f in fills}) == len(fills)  # no fill doubled

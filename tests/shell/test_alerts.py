@@ -24,9 +24,8 @@ import hypercorn.trio
 import pytest
 import trio
 import trio.testing
-from loguru import logger
 
-from bot.config import AlertFormat, AlertsConfig, Config, ConfigError, LogLevel, Secret
+from bot.config import AlertFormat, AlertsConfig, Config, ConfigError, Secret
 from bot.shell.alerts import (
     DISCORD_LIMIT,
     Alert,
@@ -42,9 +41,19 @@ from bot.shell.alerts import (
 )
 from bot.shell.feed_events import ShardStatus
 from bot.sim.server import hypercorn_config
+from bot.sim.venue import open_sim_venue
+from tests.bot_helpers import (
+    START_MS,
+    captured_logs,
+    enable_only,
+    fast_feed,
+    log_and_journal_in,
+    running_bot,
+    wait_until,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Iterator
 
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
@@ -294,12 +303,8 @@ async def notifier(webhook: Webhook, **options: Any) -> AsyncIterator[Notifier]:
 @pytest.fixture
 def log_lines() -> Iterator[list[str]]:
     """Every loguru line while the test runs (DEBUG and up, extras included)."""
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{message} {extra}")
-    try:
+    with captured_logs() as lines:
         yield lines
-    finally:
-        logger.remove(sink)
 
 
 async def test_alerts_are_posted_as_json_to_the_url(autojump_clock: trio.testing.MockClock) -> None:
@@ -480,12 +485,6 @@ async def receiving(receiver: Receiver) -> AsyncIterator[Receiver]:
         nursery.cancel_scope.cancel()
 
 
-async def wait_for(condition: Callable[[], bool], wait: float = 5.0) -> None:
-    with trio.fail_after(wait):
-        while not condition():  # noqa: ASYNC110 -- polling state owned by other tasks
-            await trio.sleep(0.01)
-
-
 @pytest.mark.parametrize(
     ("fmt", "keys"),
     [
@@ -501,7 +500,7 @@ async def test_each_shape_reaches_a_real_receiver(fmt: AlertFormat, keys: set[st
         async with trio.open_nursery() as nursery:
             await nursery.start(n.run)
             n.notify(alert("kill switch tripped", severity=Severity.CRITICAL))
-            await wait_for(lambda: n.statistics().sent == 1)
+            await wait_until(lambda: n.statistics().sent == 1)
             nursery.cancel_scope.cancel()
     ((path, content_type, body),) = receiver.requests
     assert path == "/hook/" + TOKEN
@@ -529,7 +528,7 @@ async def test_receiver_down_then_slow_the_notifier_keeps_going_and_callers_neve
         await nursery.start(down.run)
         down.notify(alert("one"))
         down.notify(alert("two"))
-        await wait_for(lambda: down.statistics().failed == 2)
+        await wait_until(lambda: down.statistics().failed == 2)
         nursery.cancel_scope.cancel()
 
     # Slow: the receiver answers after the notifier's timeout, then recovers.
@@ -544,9 +543,9 @@ async def test_receiver_down_then_slow_the_notifier_keeps_going_and_callers_neve
                 slow.notify(alert(f"burst{i}"))
             assert time.perf_counter() - began < 0.5  # a thousand calls, no waiting on HTTP
             assert slow.statistics().dropped == 995
-            await wait_for(lambda: slow.statistics().failed >= 1)
+            await wait_until(lambda: slow.statistics().failed >= 1)
             receiver.delay_s = 0
-            await wait_for(lambda: slow.statistics().sent >= 1)
+            await wait_until(lambda: slow.statistics().sent >= 1)
             nursery.cancel_scope.cancel()
     assert any(body["title"].startswith("burst99") for _, _, body in receiver.requests)
     assert not any(TOKEN in line for line in log_lines)
@@ -556,20 +555,9 @@ async def test_receiver_down_then_slow_the_notifier_keeps_going_and_callers_neve
 
 
 async def test_watcher_on_a_running_bot_tells_start_a_frozen_feed_and_stop(tmp_path: Any) -> None:
-    from bot.app import VenueUrls, run_bot
-    from bot.runtime_cli import demo_discovery
-    from bot.sim.venue import open_sim_venue
-
-    cfg = Config()
+    cfg = enable_only(fast_feed(log_and_journal_in(Config(), tmp_path)), ())
     cfg = attrs.evolve(
         cfg,
-        strategies=attrs.evolve(
-            cfg.strategies,
-            **{
-                name: attrs.evolve(getattr(cfg.strategies, name), enabled=False)
-                for name in ("complement_arb", "neg_risk_arb", "market_making", "forecast_taker")
-            },
-        ),
         sim=attrs.evolve(
             cfg.sim,
             binary_markets=3,
@@ -578,15 +566,6 @@ async def test_watcher_on_a_running_bot_tells_start_a_frozen_feed_and_stop(tmp_p
             events_per_second=100,
             opportunity_rate=0.0,
         ),
-        feed=attrs.evolve(
-            cfg.feed,
-            ping_interval_s=0.1,
-            silence_timeout_s=0.5,
-            reconnect_base_s=0.02,
-            reconnect_max_s=0.2,
-        ),
-        log=attrs.evolve(cfg.log, dir=tmp_path, level=LogLevel.INFO),
-        execution=attrs.evolve(cfg.execution, journal=tmp_path / "journal.sqlite"),
     )
     alerts = AlertsConfig(enabled=True, poll_s=0.05, dedup_s=60)
     async with receiving(Receiver()) as receiver, trio.open_nursery() as outer:
@@ -594,21 +573,18 @@ async def test_watcher_on_a_running_bot_tells_start_a_frozen_feed_and_stop(tmp_p
         assert n is not None
         # As the log writer: the notifier outlives the bot, so it can send "stopped".
         await outer.start(n.run)
-        async with open_sim_venue(cfg.sim, start_epoch_ms=1_790_000_000_000) as venue:
-            urls = VenueUrls(venue.gamma_url, venue.clob_url, venue.ws_market_url)
-            async with trio.open_nursery() as bot:
-                handle = await bot.start(
-                    partial(
-                        run_bot, cfg, urls, discovery=demo_discovery(cfg.discovery), console=False
-                    )
-                )
-                await bot.start(run_alert_watcher, handle, n.notify, alerts)
-                await wait_for(lambda: n.statistics().sent == 1)
-                venue.faults.silent = True  # PONGs but no data: the watchdog calls it frozen
-                await wait_for(
-                    lambda: any(b["kind"] == "feed_frozen" for _, _, b in receiver.requests)
-                )
-                bot.cancel_scope.cancel()
+        async with (
+            open_sim_venue(cfg.sim, start_epoch_ms=START_MS) as venue,
+            running_bot(cfg, venue) as handle,
+            trio.open_nursery() as watching,
+        ):
+            await watching.start(run_alert_watcher, handle, n.notify, alerts)
+            await wait_until(lambda: n.statistics().sent == 1)
+            venue.faults.silent = True  # PONGs but no data: the watchdog calls it frozen
+            await wait_until(
+                lambda: any(b["kind"] == "feed_frozen" for _, _, b in receiver.requests)
+            )
+            watching.cancel_scope.cancel()  # the watcher says "stopped"; then the bot stops
         n.close()
     kinds = [body["kind"] for _, _, body in receiver.requests]
     assert kinds[0] == "started"

@@ -16,18 +16,16 @@ from typing import TYPE_CHECKING, Final
 import httpx
 import pytest
 import trio
-from loguru import logger
 
 from bot.config import Config, Secret, Secrets
 from bot.core.backoff import Backoff
 from bot.core.wire.clob import BalanceAllowance
-from bot.shell.clob_trading import ALL_RATE_LIMITS
-from bot.shell.credentials import obtain_api_creds
 from bot.shell.doctor import CHECK_NAMES, Check, collateral_check, render_checks, run_doctor
 from bot.shell.rest import RestClient
 from bot.shell.signer import OrderSigner
 from bot.sim.venue import open_sim_venue
-from tests.sim.server_helpers import START_MS, WAIT, small_config
+from tests.bot_helpers import captured_logs
+from tests.sim.server_helpers import START_MS, WAIT, sim_rest, sim_wallet, small_config
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -43,12 +41,8 @@ DEMO_BALANCE: Final = "$10000"  # SimConfig.demo_balance, what a new sim account
 @pytest.fixture
 def logs() -> Iterator[list[str]]:
     """Every loguru line (DEBUG and up, extras included) while the test runs."""
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{message} {extra}")
-    try:
+    with captured_logs() as lines:
         yield lines
-    finally:
-        logger.remove(sink)
 
 
 @asynccontextmanager
@@ -57,16 +51,7 @@ async def sim() -> AsyncIterator[tuple[SimVenue, RestClient]]:
         open_sim_venue(small_config(), start_epoch_ms=START_MS, pump=False) as venue,
         httpx.AsyncClient(timeout=WAIT) as http,
     ):
-        rest = RestClient(
-            http,
-            gamma_url=venue.gamma_url,
-            clob_url=venue.clob_url,
-            backoff=Backoff(base_s=0.01, max_s=0.05),
-            rng=random.Random(3),
-            max_attempts=3,
-            rate_limits=ALL_RATE_LIMITS,
-        )
-        yield venue, rest
+        yield venue, sim_rest(http, venue, seed=3, max_attempts=3)
 
 
 async def doctor(
@@ -84,7 +69,7 @@ async def doctor(
 
 async def venue_creds(rest: RestClient) -> ApiCreds:
     """The credentials the sim derives for ``KEY`` (the same ones the doctor obtains)."""
-    return await obtain_api_creds(rest, OrderSigner(KEY), Secrets())
+    return (await sim_wallet(rest, KEY)).creds
 
 
 def by_name(checks: list[Check]) -> dict[str, Check]:

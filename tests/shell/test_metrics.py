@@ -9,9 +9,7 @@ step (no checkpoint in between, so nothing moves).
 from __future__ import annotations
 
 import math
-from contextlib import asynccontextmanager
 from decimal import Decimal
-from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -20,26 +18,30 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import BotHandle, VenueUrls, run_bot
-from bot.config import Config, LogLevel
+from bot.config import Config
 from bot.core.money import ONE
-from bot.runtime_cli import demo_discovery
 from bot.shell.execution import REJECT_REASONS, ExecutionStats, reject_reason_label
 from bot.shell.health import Histogram, Reservoir
 from bot.shell.live_venue import LiveStats
 from bot.shell.metrics import CONTENT_TYPE, metrics_exposition, metrics_registry
 from bot.sim.exchange import NoSuitableMarket, OpportunityKind
-from bot.sim.venue import SimVenue, open_sim_venue
+from bot.sim.venue import open_sim_venue
+from tests.bot_helpers import (
+    START_MS,
+    enable_only,
+    fast_feed,
+    log_and_journal_in,
+    running_bot,
+    wait_until,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
     from prometheus_client.metrics_core import Metric
 
-START_MS = 1_790_000_000_000
-WAIT = 10.0
-
+    from bot.app import BotHandle
+    from bot.sim.venue import SimVenue
 
 # --- the pieces --------------------------------------------------------------------------------
 
@@ -126,14 +128,13 @@ def test_execution_stats_count_rejections_by_label() -> None:
 def scrape_config(tmp_path: Path) -> Config:
     """Arbitrage that trades (positions, fills, PnL) and a market maker that risk refuses
     (quotes of 20 shares past a 10-share position limit, sells with nothing to sell)."""
-    cfg = Config()
+    cfg = fast_feed(log_and_journal_in(Config(), tmp_path))
+    cfg = enable_only(cfg, {"complement_arb", "market_making"})
     st = cfg.strategies
     strategies = attrs.evolve(
         st,
         complement_arb=attrs.evolve(st.complement_arb, max_shares=Decimal(10)),
-        neg_risk_arb=attrs.evolve(st.neg_risk_arb, enabled=False),
         market_making=attrs.evolve(st.market_making, max_markets=1),
-        forecast_taker=attrs.evolve(st.forecast_taker, enabled=False),
     )
     return attrs.evolve(
         cfg,
@@ -148,33 +149,7 @@ def scrape_config(tmp_path: Path) -> Config:
             opportunity_rate=0.0,
             opportunity_lifetime_ms=400,
         ),
-        feed=attrs.evolve(
-            cfg.feed,
-            ping_interval_s=0.1,
-            silence_timeout_s=0.5,
-            reconnect_base_s=0.02,
-            reconnect_max_s=0.2,
-        ),
-        log=attrs.evolve(cfg.log, dir=tmp_path, level=LogLevel.INFO),
-        execution=attrs.evolve(cfg.execution, journal=tmp_path / "journal.sqlite"),
     )
-
-
-@asynccontextmanager
-async def running_bot(cfg: Config, venue: SimVenue) -> AsyncIterator[BotHandle]:
-    urls = VenueUrls(venue.gamma_url, venue.clob_url, venue.ws_market_url)
-    async with trio.open_nursery() as nursery:
-        handle: BotHandle = await nursery.start(
-            partial(run_bot, cfg, urls, discovery=demo_discovery(cfg.discovery), console=False)
-        )
-        yield handle
-        nursery.cancel_scope.cancel()
-
-
-async def wait_for(condition: Callable[[], bool]) -> None:
-    with trio.fail_after(WAIT):
-        while not condition():  # noqa: ASYNC110 -- polling state owned by other tasks
-            await trio.sleep(0.02)
 
 
 def families(body: bytes) -> dict[str, Metric]:
@@ -232,7 +207,7 @@ async def capture_an_arbitrage(venue: SimVenue, handle: BotHandle) -> None:
             await trio.sleep(0.2)
             continue
         with trio.move_on_after(1.0):
-            await wait_for(lambda: handle.execution.fills >= 2)
+            await wait_until(lambda: handle.execution.fills >= 2)
         if handle.execution.fills >= 2:
             return
         await trio.sleep(0.5)  # the competitor takes it; the market unlocks
@@ -247,7 +222,7 @@ async def test_scrape_of_a_running_bot_matches_its_handle(tmp_path: Path) -> Non
     ):
         await trio.sleep(0.5)  # every book fresh, a few refresh gaps and decisions
         await capture_an_arbitrage(venue, handle)
-        await wait_for(lambda: handle.execution.rejections > 0)
+        await wait_until(lambda: handle.execution.rejections > 0)
         body, content_type = metrics_exposition(handle)
         # Compared in the same step: no checkpoint since the scrape, so nothing has moved.
         check_scrape(handle, body, content_type)

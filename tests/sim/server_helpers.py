@@ -1,4 +1,5 @@
-"""Shared pieces of the sim-server tests: a small venue and a *plain* market-channel client.
+"""Shared pieces of the sim-server tests: a small venue and a *plain* market-channel client;
+and, for the tests that trade on it through the bot's own client, its REST client and a wallet.
 
 The client is deliberately bare (trio-websocket and ``httpx`` only, never the bot's own feed
 code), so the tests check the venue against the protocol, not against our client's assumptions.
@@ -11,6 +12,7 @@ section 7): waits are short, and every wait that could hang has a ``fail_after``
 from __future__ import annotations
 
 import json
+import random
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -20,15 +22,24 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from bot.config import SimConfig, SimFaultsConfig
+from bot.config import Secrets, SignatureType, SimConfig, SimFaultsConfig
+from bot.core.backoff import Backoff
 from bot.core.wire.market import decode_market_frame
+from bot.shell.clob_trading import ALL_RATE_LIMITS, TradingClient
+from bot.shell.credentials import obtain_api_creds
+from bot.shell.rest import RestClient
+from bot.shell.signer import OrderSigner
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    import httpx
     from trio_websocket import CloseReason, WebSocketConnection
 
+    from bot.config import Secret
+    from bot.core.auth import ApiCreds
     from bot.core.wire.market_events import MarketEvent
+    from bot.sim.venue import SimVenue
 
 START_MS: Final = 1_782_864_000_000
 """The venue time the tests start at (2026-07-01T00:00:00Z)."""
@@ -52,6 +63,41 @@ def small_config(**changes: Any) -> SimConfig:
         faults=faults,
     )
     return attrs.evolve(base, **changes)
+
+
+def sim_rest(
+    http: httpx.AsyncClient, venue: SimVenue, *, seed: int, max_attempts: int = 5
+) -> RestClient:
+    """The bot's REST client on the sim venue: quick retries (10 to 50 ms), seeded jitter, and
+    every client-side rate limit the live bot observes (trading endpoints included)."""
+    return RestClient(
+        http,
+        gamma_url=venue.gamma_url,
+        clob_url=venue.clob_url,
+        backoff=Backoff(base_s=0.01, max_s=0.05),
+        rng=random.Random(seed),
+        max_attempts=max_attempts,
+        rate_limits=ALL_RATE_LIMITS,
+    )
+
+
+@attrs.frozen
+class SimWallet:
+    """A wallet on the sim venue: its signer, the API credentials the venue gave it, and the
+    bot's trading client signing with it."""
+
+    signer: OrderSigner
+    creds: ApiCreds
+    client: TradingClient
+
+
+async def sim_wallet(rest: RestClient, key: Secret) -> SimWallet:
+    """A wallet for ``key`` (an EOA), with credentials derived from the venue over L1 auth as
+    the bot obtains them (``obtain_api_creds``: derived, or created on first use)."""
+    signer = OrderSigner(key)
+    creds = await obtain_api_creds(rest, signer, Secrets(private_key=key))
+    client = TradingClient(rest, creds=creds, signer=signer, signature_type=SignatureType.EOA)
+    return SimWallet(signer, creds, client)
 
 
 def fixture_json(relative: str) -> Any:
