@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 import httpx
-import orjson
 import trio
 from loguru import logger
 
@@ -58,6 +57,7 @@ from bot.shell.credentials import missing_for_live, obtain_api_creds, signature_
 from bot.shell.rest import Api, RegionBlocked, RestFailure
 from bot.shell.signer import OrderSigner
 from bot.shell.transport import ConnectionLost, transport_for
+from bot.shell.user_feed import auth_frame
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -468,21 +468,6 @@ async def _book_check(rest: RestClient) -> Check:
     )
 
 
-def _auth_frame(creds: ApiCreds) -> str:
-    """The user channel's subscribe frame, shaped as ``UserFeed`` sends it (PROTOCOL.md 2); no
-    ``markets`` key: every market of the key."""
-    return orjson.dumps(
-        {
-            "auth": {
-                "apiKey": creds.api_key.reveal(),
-                "secret": creds.secret.reveal(),
-                "passphrase": creds.passphrase.reveal(),
-            },
-            "type": "user",
-        }
-    ).decode()
-
-
 async def _user_channel_check(cfg: Config, ws_user_url: str, creds: ApiCreds) -> Check:
     feed = cfg.feed
     transport = transport_for(feed.transport)
@@ -491,7 +476,7 @@ async def _user_channel_check(cfg: Config, ws_user_url: str, creds: ApiCreds) ->
         receive_buffer=feed.receive_buffer_bytes,
         max_message=feed.max_message_bytes,
     ) as conn:
-        await conn.send(_auth_frame(creds))
+        await conn.send(auth_frame(creds))
         sent_at = trio.current_time()
         await conn.send("PING")
         with trio.move_on_after(PONG_TIMEOUT_S):

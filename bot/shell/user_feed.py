@@ -69,6 +69,7 @@ __all__ = [
     "UserFeedGaveUp",
     "UserFeedStale",
     "UserFeedStatistics",
+    "auth_frame",
 ]
 
 
@@ -262,19 +263,7 @@ class UserFeed:
             )
 
     def _auth_frame(self) -> str:
-        """The first frame (PROTOCOL.md 2): the only place the raw credentials are used."""
-        creds = self._creds
-        message: dict[str, object] = {
-            "auth": {
-                "apiKey": creds.api_key.reveal(),
-                "secret": creds.secret.reveal(),
-                "passphrase": creds.passphrase.reveal(),
-            },
-            "type": "user",
-        }
-        if self._markets:
-            message["markets"] = self._markets
-        return orjson.dumps(message).decode()
+        return auth_frame(self._creds, self._markets)
 
     async def _reader(self, conn: Connection) -> None:
         while True:
@@ -339,3 +328,19 @@ def _describe(group: BaseExceptionGroup[BaseException]) -> list[str]:
         else:
             lines.append(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     return lines
+
+
+def auth_frame(creds: ApiCreds, markets: Sequence[str] = ()) -> str:
+    """The user channel's first frame (PROTOCOL.md 2): the only place the raw credentials are
+    used. No ``markets``: every market of the key."""
+    message: dict[str, object] = {
+        "auth": {
+            "apiKey": creds.api_key.reveal(),
+            "secret": creds.secret.reveal(),
+            "passphrase": creds.passphrase.reveal(),
+        },
+        "type": "user",
+    }
+    if markets:
+        message["markets"] = list(markets)
+    return orjson.dumps(message).decode()
