@@ -107,6 +107,8 @@ class AlertKind(StrEnum):
     FEED_DOWN = "feed_down"
     RECONNECT_STORM = "reconnect_storm"
     REJECTS = "rejects"
+    HEARTBEAT = "heartbeat"
+    USER_CHANNEL = "user_channel"
     OTHER = "other"
 
 
@@ -524,6 +526,10 @@ class WatchFigures:
     rejections: int
     rejects_by_reason: Mapping[str, int]
     venue_rejects_by_reason: Mapping[str, int]
+    heartbeat_ok: bool | None = None
+    """Live trading only: the last dead-man heartbeat was acknowledged (``None`` on paper)."""
+    user_channel_ready: bool | None = None
+    """Live trading only: the user channel (our fills) is connected and reconciled."""
 
 
 def watch_figures(handle: BotHandle) -> WatchFigures:
@@ -539,6 +545,8 @@ def watch_figures(handle: BotHandle) -> WatchFigures:
         rejections=execution.rejections,
         rejects_by_reason=dict(execution.rejects_by_reason),
         venue_rejects_by_reason=dict(execution.venue_rejects_by_reason),
+        heartbeat_ok=handle.live.stats.heartbeat_ok if handle.live is not None else None,
+        user_channel_ready=(handle.user_feed.ready if handle.user_feed is not None else None),
     )
 
 
@@ -613,6 +621,7 @@ class AlertWatcher:
                     )
                 )
         alerts.extend(self._storm(figures.reconnects, now))
+        alerts.extend(_live_alerts(figures, last))
         if (
             figures.rejections != last.rejections
             or figures.venue_rejects_by_reason != last.venue_rejects_by_reason
@@ -661,6 +670,33 @@ class AlertWatcher:
                 fields=(("reconnects", str(recent)), ("total", str(reconnects))),
             )
         ]
+
+
+def _live_alerts(figures: WatchFigures, last: WatchFigures) -> list[Alert]:
+    """Live trading's two lifelines: the dead-man heartbeat and the user channel."""
+    alerts: list[Alert] = []
+    if figures.heartbeat_ok is False and last.heartbeat_ok is not False:
+        alerts.append(
+            Alert(
+                AlertKind.HEARTBEAT,
+                Severity.CRITICAL,
+                "heartbeat failing: the venue cancels every open order ~15 s after the last beat",
+                "see the log for the heartbeat errors",
+            )
+        )
+    elif figures.heartbeat_ok is True and last.heartbeat_ok is False:
+        alerts.append(
+            Alert(AlertKind.HEARTBEAT, Severity.INFO, "heartbeat acknowledged again", key="hb_ok")
+        )
+    if figures.user_channel_ready is False and last.user_channel_ready is not False:
+        alerts.append(
+            Alert(
+                AlertKind.USER_CHANNEL,
+                Severity.WARNING,
+                "user channel down: fills are learned late (reconciled when it is back)",
+            )
+        )
+    return alerts
 
 
 def started_alert(handle: BotHandle) -> Alert:

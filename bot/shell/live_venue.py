@@ -53,7 +53,12 @@ from bot.core.user_events import (
     UserFill,
     map_order_status,
 )
-from bot.shell.clob_trading import OrderOutcomeUnknown, OrderRequest, VenueRejected
+from bot.shell.clob_trading import (
+    MAX_CANCEL_IDS,
+    OrderOutcomeUnknown,
+    OrderRequest,
+    VenueRejected,
+)
 from bot.shell.rest import RegionBlocked, RestFailure
 
 if TYPE_CHECKING:
@@ -171,7 +176,8 @@ class LiveVenue:
         self._trades_after: int | None = None
         self._filled_since_refresh: set[str] = set()
         """Tokens with fills since their balance was last refreshed (refresh before a sell)."""
-        self._queue_send, self._queue = trio.open_memory_channel[tuple[str, str]](math.inf)
+        self._queue_send, self._queue = trio.open_memory_channel[str](math.inf)
+        self._cancels_send, self._cancels = trio.open_memory_channel[str](math.inf)
         self._outbox_send, self.outbox = trio.open_memory_channel[object](math.inf)
         self.stats = LiveStats()
         self.mapper = UserEventMapper(api_key, strategy_of=self.strategy_of, is_ours=self.is_ours)
@@ -184,7 +190,7 @@ class LiveVenue:
         self, order: Order, view: BookView | None, now: float, ts_ms: int
     ) -> list[ExecEvent]:
         self._orders[order.id] = _Live(order)
-        self._queue_send.send_nowait(("place", order.id))
+        self._queue_send.send_nowait(order.id)
         return []
 
     def cancel(self, order_id: str, now: float, reason: str = "canceled") -> list[ExecEvent]:
@@ -200,7 +206,7 @@ class LiveVenue:
             del self._orders[order_id]
             return [self._end(live, OrderStatus.CANCELED, live.order.filled, reason, now)]
         if live.state == "placed":
-            self._queue_send.send_nowait(("cancel", order_id))
+            self._cancels_send.send_nowait(order_id)
         # signing/posting: the worker cancels it once the venue has it
         return []
 
@@ -313,6 +319,7 @@ class LiveVenue:
                 await nursery.start(self._heartbeat)
                 for n in range(self._workers):
                     nursery.start_soon(self._worker, name=f"live venue worker {n}")
+                nursery.start_soon(self._canceller, name="live venue: cancels")
                 nursery.start_soon(self._release_late, name="live venue: held ends")
                 task_status.started()
         finally:
@@ -388,15 +395,32 @@ class LiveVenue:
                     self._release(live)
 
     async def _worker(self) -> None:
-        async for kind, order_id in self._queue:
-            live = self._orders.get(order_id)
-            if live is None:
-                continue
-            if kind == "place":
-                if live.state == "queued":
-                    await self._place(live)
-            elif live.state == "placed":
-                await self._cancel(live)
+        async for order_id in self._queue:
+            await self._place_queued(order_id)
+
+    async def _canceller(self) -> None:
+        """One task for every cancel: whatever is waiting goes out in one request (``DELETE
+        /orders``), so the kill switch or pulling every quote is one round trip, not one per
+        order. (Several workers would each take one cancel off the channel as it arrives.)"""
+        async for order_id in self._cancels:
+            batch = [order_id]
+            while len(batch) < MAX_CANCEL_IDS:
+                try:
+                    batch.append(self._cancels.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            await self._cancel(
+                [
+                    live
+                    for live in (self._orders.get(oid) for oid in batch)
+                    if live is not None and live.state == "placed"
+                ]
+            )
+
+    async def _place_queued(self, order_id: str) -> None:
+        live = self._orders.get(order_id)
+        if live is not None and live.state == "queued":
+            await self._place(live)
 
     async def _place(self, live: _Live) -> None:
         order = live.order
@@ -463,7 +487,7 @@ class LiveVenue:
         if live.state == "posting":  # (the user channel may have ended it already)
             self._from_response(live, result.response)
         if live.state == "placed" and live.cancel_reason is not None:
-            await self._cancel(live)  # cancelled while it was on its way
+            await self._cancel([live])  # cancelled while it was on its way
 
     async def _reconcile_one(self, live: _Live) -> None:
         try:
@@ -490,19 +514,32 @@ class LiveVenue:
             live.state = "done"
             self._post_end(live, OrderStatus.REJECTED, 0, "not placed (reconciled after a timeout)")
 
-    async def _cancel(self, live: _Live) -> None:
+    async def _cancel(self, lives: list[_Live]) -> None:
+        if not lives:
+            return
         self.stats.cancels_sent += 1
         try:
-            result = await self._client.cancel(live.venue_id)
+            if len(lives) == 1:
+                result = await self._client.cancel(lives[0].venue_id)
+            else:
+                result = await self._client.cancel_many([live.venue_id for live in lives])
         except RestFailure as exc:
-            logger.error("cancel of order {} failed: {}", live.order.id, exc)
-            live.cancel_reason = None  # a later cancel may try again
-            return
-        if live.venue_id in result.canceled and live.state == "placed":
-            live.state = "done"
-            self._post_end(
-                live, OrderStatus.CANCELED, live.order.filled, live.cancel_reason or "canceled"
+            logger.error(
+                "cancel of {} order(s) failed ({}): {}",
+                len(lives),
+                ", ".join(live.order.id for live in lives[:5]),
+                exc,
             )
+            for live in lives:
+                live.cancel_reason = None  # a later cancel may try again
+            return
+        canceled = set(result.canceled)
+        for live in lives:
+            if live.venue_id in canceled and live.state == "placed":
+                live.state = "done"
+                self._post_end(
+                    live, OrderStatus.CANCELED, live.order.filled, live.cancel_reason or "canceled"
+                )
         # not_canceled: already matched or gone; the user channel / reconciliation say how
 
     # --- turning venue answers into events ------------------------------------------------------

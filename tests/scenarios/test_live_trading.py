@@ -29,7 +29,7 @@ from bot.core.engine import Engine
 from bot.core.money import ONE, Side
 from bot.core.portfolio import Portfolio
 from bot.core.risk import RiskGate, RiskLimits
-from bot.core.trading import Basket, Fill, OrderStatus, OrderType, OrderUpdate, Place
+from bot.core.trading import Basket, CancelAll, Fill, OrderStatus, OrderType, OrderUpdate, Place
 from bot.core.wire.market_events import Level
 from bot.report import build_report, render_table
 from bot.shell.discovery import discover
@@ -251,6 +251,19 @@ async def test_a_resting_order_is_placed_then_cancelled_at_the_venue() -> None:
         assert r.resting_at_venue() == []
         assert list(r.engine.all_open_orders()) == []
         assert len(r.venue.app.accounts.orders) == 1  # one order ever reached the venue
+
+
+async def test_cancelling_everything_is_one_request() -> None:
+    async with rig() as r:
+        market = market_of(r)
+        for price in (20_000, 30_000, 40_000):
+            r.submit(Place(market.yes_token, Side.BUY, price, SHARES))
+        await r.wait_for(lambda: len(r.updates(OrderStatus.LIVE)) == 3, "three resting orders")
+        r.submit(CancelAll())  # what the kill switch and pulling all quotes do
+        await r.wait_for(lambda: len(r.updates(OrderStatus.CANCELED)) == 3, "three cancels")
+        assert r.resting_at_venue() == []
+        assert r.sent.count(("DELETE", "/orders")) == 1
+        assert ("DELETE", "/order") not in r.sent
 
 
 async def test_a_marketable_order_fills_through_the_user_channel_before_it_ends() -> None:

@@ -204,6 +204,21 @@ def test_kill_switch_trip_is_critical_and_said_once() -> None:
     assert w.check(figures(kill_switch="the day's PnL -200 reached the limit -200"), 2.0) == []
 
 
+def test_live_heartbeat_failure_and_user_channel_loss_are_told_once_each() -> None:
+    w = watcher(heartbeat_ok=True, user_channel_ready=True)
+    (failing,) = w.check(figures(heartbeat_ok=False, user_channel_ready=True), 1.0)
+    assert (failing.kind, failing.severity) == (AlertKind.HEARTBEAT, Severity.CRITICAL)
+    assert "cancels every open order" in failing.title
+    assert w.check(figures(heartbeat_ok=False, user_channel_ready=True), 2.0) == []
+    (back,) = w.check(figures(heartbeat_ok=True, user_channel_ready=True), 3.0)
+    assert (back.kind, back.severity) == (AlertKind.HEARTBEAT, Severity.INFO)
+    (down,) = w.check(figures(heartbeat_ok=True, user_channel_ready=False), 4.0)
+    assert down.kind is AlertKind.USER_CHANNEL
+    assert w.check(figures(heartbeat_ok=True, user_channel_ready=False), 5.0) == []
+    # On paper (None) there is nothing to say.
+    assert watcher().check(figures(), 1.0) == []
+
+
 def test_a_frozen_shard_is_told_per_shard_and_a_shard_that_gave_up_is_critical() -> None:
     w = watcher()
     shards = (
