@@ -361,7 +361,7 @@ async def _start_app(
     user_feed: UserFeed | None = None
     if live:
         live_venue, user_feed = await app.start(
-            partial(run_live, cfg, urls, universe, resumed.venue_orders, journal, channel, rng),
+            partial(run_live, cfg, urls, universe, resumed, journal, channel, rng),
             name="live trading",
         )
         venue = live_venue
@@ -517,7 +517,7 @@ async def run_live(
     cfg: Config,
     urls: VenueUrls,
     universe: Universe,
-    venue_orders: Mapping[str, tuple[str, str]],
+    resumed: Resumed,
     journal: Journal,
     log: LogChannel,
     rng: random.Random,
@@ -562,7 +562,7 @@ async def run_live(
             universe,
             creds.api_key.reveal(),
             record=journal.record,
-            known=venue_orders,
+            known=resumed.venue_orders,
             grace_s=cfg.shutdown.grace_s,
         )
         feed = UserFeed(
@@ -579,6 +579,10 @@ async def run_live(
         async with trio.open_nursery() as nursery:
             await nursery.start(venue.run, name="live venue")
             await nursery.start(feed.run, name="user feed")
+            held: dict[str, int] = {}
+            for (_, token), shares in resumed.portfolio.positions().items():
+                held[token] = held.get(token, 0) + shares
+            await venue.check_positions({t: n for t, n in held.items() if n})
             task_status.started((venue, feed))
 
 

@@ -55,6 +55,7 @@ from bot.core.user_events import (
 )
 from bot.shell.clob_trading import (
     MAX_CANCEL_IDS,
+    AssetType,
     OrderOutcomeUnknown,
     OrderRequest,
     VenueRejected,
@@ -307,6 +308,40 @@ class LiveVenue:
         for trade in trades:
             for event in self.mapper.apply(trade, now):
                 self.on_user_event(event)
+
+    async def check_positions(self, held: Mapping[str, int]) -> list[str]:
+        """Compare the journal's positions with the venue's token balances, once at start.
+
+        The journal is our record; the venue's balance is the truth. They differ when trades
+        happened that we never saw (older than the trades look-back, made by hand on the
+        website, or by another program with the same wallet). Each difference is logged and
+        journaled (``positions.mismatch``) so the trader knows at once; positions are not
+        changed (which strategy owns an unexplained difference is the trader's call).
+
+        Returns:
+            One line per token that differs.
+        """
+        lines: list[str] = []
+        for token, shares in sorted(held.items()):
+            try:
+                answer = await self._client.balance_allowance(AssetType.CONDITIONAL, token)
+            except RestFailure as exc:
+                lines.append(f"{token[:12]}: balance not read ({exc})")
+                continue
+            venue = int(answer.balance)
+            if venue != shares:
+                lines.append(
+                    f"{token[:12]}: the journal holds {format_units(shares)}, "
+                    f"the venue {format_units(venue)}"
+                )
+        if lines:
+            logger.warning("positions differ from the venue: {}", "; ".join(lines))
+            self._post(
+                Decision("execution", "positions.mismatch", "", {"tokens": "; ".join(lines)})
+            )
+        elif held:
+            logger.info("positions match the venue's balances ({} tokens)", len(held))
+        return lines
 
     # --- tasks ----------------------------------------------------------------------------------
 

@@ -253,6 +253,17 @@ async def test_a_resting_order_is_placed_then_cancelled_at_the_venue() -> None:
         assert len(r.venue.app.accounts.orders) == 1  # one order ever reached the venue
 
 
+async def test_positions_are_checked_against_the_venue_balances() -> None:
+    async with rig() as r:
+        market = market_of(r)
+        token = market.yes_token
+        r.submit(Place(token, Side.BUY, best_ask(r.venue, token), SHARES, OrderType.FOK))
+        await r.wait_for(lambda: r.updates(OrderStatus.MATCHED) != [], "the buy")
+        assert await r.live.check_positions({token: SHARES}) == []
+        (line,) = await r.live.check_positions({token: 2 * SHARES})
+        assert "the journal holds 20, the venue 10" in line
+
+
 async def test_cancelling_everything_is_one_request() -> None:
     async with rig() as r:
         market = market_of(r)
