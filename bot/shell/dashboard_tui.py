@@ -94,8 +94,12 @@ def _header(snap: Mapping[str, Any], uptime_s: float | None) -> list[Line]:
         up = f"  up {hours:02d}:{minutes:02d}:{seconds:02d}"
     risk = snap["risk"]
     pnl = snap["pnl"]
+    mode = "LIVE (real orders)" if snap.get("live") is not None else "paper"
     lines: list[Line] = [
-        (f"polybot  [{status}]{up}  pnl {pnl['total']}  fees {pnl['fees']}", snap["status"]),
+        (
+            f"polybot  [{status}]  {mode}{up}  pnl {pnl['total']}  fees {pnl['fees']}",
+            snap["status"],
+        ),
         (
             f"{s['events_per_s']:.0f} events/s ({s['events']} total) | {s['tokens']} tokens, "
             f"{s['stale_tokens']} stale | reconnects {s['reconnects']} | malformed "

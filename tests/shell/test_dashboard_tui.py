@@ -178,7 +178,7 @@ def text_of(snapshot: dict[str, Any], **kw: Any) -> str:
 
 def test_a_snapshot_renders_every_section() -> None:
     text = text_of(sample_snapshot(), uptime_s=3725)
-    assert text.startswith("polybot  [WARN]  up 01:02:05  pnl -3.141592  fees 0.5")
+    assert text.startswith("polybot  [WARN]  paper  up 01:02:05  pnl -3.141592  fees 0.5")
     assert "321 events/s (12345 total)" in text
     assert "6 tokens, 2 stale" in text
     assert "kill switch armed | trading" in text
@@ -207,6 +207,28 @@ def test_kill_switch_and_pause_are_spelled_out() -> None:
     paused = text_of(sample_snapshot(paused_reason="by the operator (dashboard)"))
     assert "| PAUSED |" in paused
     assert re.search(r"complement_arb\s+PAUSED", paused)
+
+
+def test_live_trading_says_so_with_its_heartbeat_and_user_channel() -> None:
+    snap = sample_snapshot()
+    assert snap.get("live") is None
+    snap["live"] = {
+        "heartbeat_ok": False,
+        "heartbeat_age_s": 16.0,
+        "user_channel_ready": True,
+        "user_reconnects": 2,
+        "provisional_fills": 3,
+        "provisional_notional": "12.5",
+        "confirmed_fills": 40,
+        "failed_fills": 1,
+        "outcome_unknown": 0,
+        "reconciled_orders": 1,
+        "orphans_cancelled": 4,
+    }
+    text = text_of(snap)
+    assert text.startswith("polybot  [WARN]  LIVE (real orders)")
+    assert re.search(r"FAILING\s+ready \(2 reconnects\)\s+3 fills \$12\.5\s+40\s+1", text)
+    assert "1 orders, 4 orphans" in text
 
 
 def test_frames_fit_the_terminal_and_colour_only_on_request() -> None:
