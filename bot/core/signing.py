@@ -136,6 +136,38 @@ def limit_order_amounts(side: Side, price: int, size: int, tick: int) -> OrderAm
     return OrderAmounts(maker_amount=shares, taker_amount=notional)
 
 
+MARKETABLE_MAKER_DECIMALS: Final = 2
+MARKETABLE_TAKER_DECIMALS: Final = 4
+
+
+def marketable_limit_amounts(side: Side, price: int, size: int, tick: int) -> OrderAmounts:
+    """Maker/taker amounts of a FOK/FAK order of ``size`` shares with worst price ``price``.
+
+    The venue checks marketable orders against the *market order* precision, whatever the tick:
+    the maker amount at most 2 decimals, the taker amount at most 4 ("invalid amounts, the
+    market buy orders maker amount supports a max accuracy of 2 decimals, taker amount a max of
+    4 decimals"; the same limit order sent GTC passes). A limit amount (``limit_order_amounts``)
+    can have 4 to 6 decimals, so a marketable order is rounded to fit, towards filling:
+
+    * BUY: ``taker = shares``, ``maker = ceil(shares x price, 2 decimals)`` -- at most 0.01 pUSD
+      more, which moves the implied price by less than one tick for any size above one share;
+    * SELL: ``maker = shares``, ``taker = floor(shares x price, 4 decimals)``.
+
+    Raises:
+        ValueError: as ``limit_order_amounts``.
+    """
+    _check_price(price, tick)
+    shares = _floor_size(size, "size")
+    exact = Fraction(shares * price, ONE * ONE)  # pUSD, whole units
+    if side is Side.BUY:
+        step = Fraction(1, 10**MARKETABLE_MAKER_DECIMALS)
+        maker = -((-exact) // step) * step  # ceil
+        return OrderAmounts(maker_amount=int(maker * ONE), taker_amount=shares)
+    step = Fraction(1, 10**MARKETABLE_TAKER_DECIMALS)
+    taker = (exact // step) * step  # floor
+    return OrderAmounts(maker_amount=shares, taker_amount=int(taker * ONE))
+
+
 def market_order_amounts(side: Side, price: int, amount: int, tick: int) -> OrderAmounts:
     """Maker/taker amounts of a marketable (FOK/FAK) order with worst price ``price``.
 

@@ -51,6 +51,7 @@ from bot.core.signing import (
     build_order,
     dumps_compact,
     limit_order_amounts,
+    marketable_limit_amounts,
     order_post,
 )
 from bot.core.trading import OrderType
@@ -424,7 +425,10 @@ class TradingClient:
         ]
 
     def _unsigned(self, request: OrderRequest, now_ms: int) -> UnsignedOrder:
-        amounts = limit_order_amounts(request.side, request.price, request.size, request.tick)
+        # Marketable orders must fit the venue's market-order precision (maker 2 decimals,
+        # taker 4), which a limit order's exact amounts often do not.
+        amounts_for = limit_order_amounts if request.order_type.rests else marketable_limit_amounts
+        amounts = amounts_for(request.side, request.price, request.size, request.tick)
         return build_order(
             token_id=request.token_id,
             side=request.side,

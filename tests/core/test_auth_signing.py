@@ -12,6 +12,7 @@ import hmac as std_hmac
 import json
 import pickle
 import time
+from fractions import Fraction
 
 import pytest
 from eth_abi.abi import encode as abi_encode
@@ -42,7 +43,7 @@ from bot.core.auth import (
     l2_headers,
     venue_timestamp,
 )
-from bot.core.money import Side, format_units, parse_units
+from bot.core.money import ONE, Side, format_units, parse_units
 from bot.core.signing import (
     BYTES32_ZERO,
     CHAIN_ID_AMOY,
@@ -58,6 +59,7 @@ from bot.core.signing import (
     limit_order_amounts,
     market_order_amounts,
     market_order_price,
+    marketable_limit_amounts,
     order_post,
 )
 from bot.core.trading import OrderType
@@ -686,6 +688,35 @@ def test_market_amounts_are_exact_where_the_sdk_floats_drift() -> None:
     # 2247.62 / 0.0041 is exactly 548200 shares; the SDK's float gives 548199.999999.
     ours = market_order_amounts(Side.BUY, 4_100, 2_247_627_898, 100)
     assert ours == OrderAmounts(maker_amount=2_247_620_000, taker_amount=548_200_000_000)
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "size", "tick", "maker", "taker"),
+    [
+        # 10.37 x 0.53 = 5.4961: a limit amount (4 decimals) the venue refuses on a FOK BUY;
+        # the maker rounds up to 5.50, the shares stay exact.
+        (Side.BUY, 530_000, 10_370_000, 10_000, 5_500_000, 10_370_000),
+        (Side.BUY, 500_000, 10_000_000, 10_000, 5_000_000, 10_000_000),  # already 2 decimals
+        # tick 0.001: 10.37 x 0.537 = 5.56869 -> SELL takes at least 5.5686 (4 decimals).
+        (Side.SELL, 537_000, 10_370_000, 1_000, 10_370_000, 5_568_600),
+        (Side.BUY, 537_000, 10_370_000, 1_000, 5_570_000, 10_370_000),
+        (Side.SELL, 4_100, 548_209_999, 100, 548_200_000, 2_247_600),  # 2.24762 -> 2.2476
+    ],
+)
+def test_marketable_amounts_fit_the_market_order_precision(
+    side: Side, price: int, size: int, tick: int, maker: int, taker: int
+) -> None:
+    amounts = marketable_limit_amounts(side, price, size, tick)
+    assert amounts == OrderAmounts(maker_amount=maker, taker_amount=taker)
+    assert amounts.maker_amount % 10_000 == 0  # 2 decimals
+    assert amounts.taker_amount % 100 == 0  # 4 decimals
+    # The implied price never asks for less than the limit (BUY) / more (SELL) by a tick.
+    implied = Fraction(amounts.maker_amount, amounts.taker_amount) * ONE
+    if side is Side.BUY:
+        assert price <= implied < price + tick
+    else:
+        implied = Fraction(amounts.taker_amount, amounts.maker_amount) * ONE
+        assert price - tick < implied <= price
 
 
 @pytest.mark.parametrize(
