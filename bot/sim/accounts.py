@@ -20,12 +20,20 @@ Balances follow the venue's reservation rule (PROTOCOL.md 4.3): a BUY needs its 
 fees plus the resting remainder's notional, on top of what the account's open BUYs reserve; a SELL
 needs the shares, on top of what its open SELLs of that token reserve.
 
-Resting orders sit *inside* the exchange's levels (the server adds them there, so the market
-channel shows them). A level therefore mixes simulated flow and account orders; when a taker
-consumes a level, the flow part is taken first and then account orders at that price, oldest
-first (``maker_fills``). Known gap: the exchange's own flow (random trades and cancels) does not
-know which part of a level is an account's, so it never fills an account order, and a flow cancel
-may shrink a level below the account orders in it (``cancel`` then removes only what is left).
+Resting orders sit *inside* the exchange's levels (``SimExchange.rest``), in their level's queue
+in time priority, so the market channel shows them and every taker fills them in price-time
+priority: an account's taker order (``settle_taker``) and the simulated flow alike
+(``settle_flow_match``). Matching is the exchange's; this module books what it matched. Makers
+pay no fee: a BUY maker spends ``price x size`` of the pUSD its order reserved and gets the
+shares; a SELL maker gives the shares and gets the pUSD.
+
+Self-trade prevention. An account's taker order never matches the same account's resting orders:
+the server plans it against the levels without them (``SimExchange.levels(skip_owner=)``), and the
+exchange walks past them, so they keep their place. A GTC/GTD remainder that would then rest
+crossing one of the account's own orders is rejected as a whole (``CROSSES_OWN_ORDER``), since a
+book crossed against itself would stand forever. PROTOCOL.md does not say what Polymarket's CLOB
+does (its perps venue documents cancelling the resting order instead); these are the sim's
+choices.
 """
 
 from __future__ import annotations
@@ -64,6 +72,10 @@ FAK_NOT_FILLED: Final = (
     "match is found."
 )
 POST_ONLY_CROSSES: Final = "invalid post-only order: order crosses book"
+CROSSES_OWN_ORDER: Final = (
+    "invalid order: it would rest crossing one of the account's own orders (self-trade prevention)"
+)
+"""The sim's own text (the real venue's, if it has one, is unknown)."""
 MIN_MARKETABLE_NOTIONAL: Final = ONE
 """Marketable orders must be worth at least $1 (PROTOCOL.md 4.3)."""
 
@@ -227,6 +239,7 @@ class Accounts:
     orders: dict[str, RestingOrder] = attrs.field(factory=dict, init=False)
     trades: list[TradeRecord] = attrs.field(factory=list, init=False)
     _trade_seq: int = attrs.field(default=0, init=False)
+    _flow_seq: int = attrs.field(default=0, init=False)
 
     # --- credentials
 
@@ -306,25 +319,16 @@ class Accounts:
     ) -> list[TradeRecord]:
         """Book the taker's fills (and the account makers' side of them); one trade per fill.
 
-        ``makers[i]`` are the account orders the ``i``-th fill matched (see ``maker_fills``); they
-        get the opposite position change at their own price and token, and pay no fee.
+        ``makers[i]`` are the account orders the ``i``-th fill matched (the exchange's
+        ``MakerMatch`` of that level); they get the opposite position change at their own price
+        and token, and pay no fee.
         """
         records: list[TradeRecord] = []
         for (price, size), matched in zip(plan.fills, makers, strict=True):
             fee = taker_fee_units(size, price, fee_rate)
             notional = price * size // ONE
             _apply(account, order.token_id, order.side, size, notional, fee)
-            for maker, maker_size in matched:
-                owner = self._by_key[maker.owner]
-                _apply(
-                    owner,
-                    maker.token_id,
-                    maker.side,
-                    maker_size,
-                    maker.price * maker_size // ONE,
-                    0,
-                )
-                maker.matched += maker_size
+            self._fill_makers(matched)
             record = TradeRecord(
                 trade_id=self._next_trade_id(),
                 taker_order_id=order.order_id,
@@ -355,33 +359,75 @@ class Accounts:
             raise OrderRejected(f"order {order.order_id} is invalid. Duplicated.")
         self.orders[order.order_id] = order
 
-    def maker_fills(
-        self, token_id: str, complement: str, side: Side, price: int, level_size: int, take: int
-    ) -> list[tuple[RestingOrder, int]]:
-        """The account orders a taker's ``take`` of a ``level_size`` level fills (see module doc).
+    def settle_flow_match(
+        self,
+        *,
+        market: str,
+        token_id: str,
+        outcome: str,
+        side: Side,
+        price: int,
+        size: int,
+        makers: Sequence[tuple[RestingOrder, int]],
+        fee_rate: int,
+        now_ms: int,
+    ) -> TradeRecord:
+        """Book a simulated taker's match at one level that filled account orders; one trade.
 
-        The level at taker ``price`` on ``token_id`` holds resting orders of the opposite side on
-        the same token and of the same side at ``1 - price`` on the complement (the mirror).
+        The taker is nobody's account (the exchange's order flow or its opportunity
+        competitor): it gets a fresh order id of the real shape and the venue's ``flow_owner``
+        key, and pays the taker fee on ``size`` (shown in the trade, charged to nobody). Each
+        maker gets its fill at its own price and token, without a fee.
+
+        Args:
+            market: the condition id.
+            token_id: the taker's token; ``outcome``, ``side`` and ``price`` are on it.
+            outcome: the taker's token's outcome label.
+            side: the taker's side.
+            price: the level's price on ``token_id``.
+            size: what the taker matched at this level (simulated liquidity included).
+            makers: the account orders filled and the shares each got, in queue order.
+            fee_rate: the market's taker fee rate, micro-units.
+            now_ms: the match time.
         """
-        resting = [
-            o
-            for o in self.orders.values()
-            if o.live
-            and (
-                (o.token_id == token_id and o.side is side.opposite and o.price == price)
-                or (o.token_id == complement and o.side is side and o.price == ONE - price)
-            )
-        ]
-        flow = level_size - sum(o.remaining for o in resting)
-        left = take - max(flow, 0)
-        out: list[tuple[RestingOrder, int]] = []
-        for order in sorted(resting, key=lambda o: o.created_ms):
-            if left <= 0:
-                break
-            size = min(left, order.remaining)
-            out.append((order, size))
-            left -= size
-        return out
+        self._fill_makers(makers)
+        self._flow_seq += 1
+        record = TradeRecord(
+            trade_id=self._next_trade_id(),
+            taker_order_id="0x" + self._derive("flow-order", "", self._flow_seq).hex(),
+            owner=self.flow_owner,
+            maker_address=self.flow_address,
+            market=market,
+            token_id=token_id,
+            outcome=outcome,
+            side=side,
+            price=price,
+            size=size,
+            fee=taker_fee_units(size, price, fee_rate),
+            fee_rate_bps=fee_rate // 100,
+            match_ms=now_ms,
+            maker_orders=tuple(makers),
+        )
+        for maker, _ in makers:
+            maker.trade_ids.append(record.trade_id)
+        self.trades.append(record)
+        return record
+
+    @property
+    def flow_owner(self) -> str:
+        """The API key the simulated flow trades under (no account has it)."""
+        return str(uuid.UUID(bytes=self._derive("key", "flow", 0)[:16], version=4))
+
+    @property
+    def flow_address(self) -> str:
+        """The wallet address the simulated flow trades from."""
+        return "0x" + self._derive("address", "flow", 0)[:20].hex()
+
+    def _fill_makers(self, makers: Iterable[tuple[RestingOrder, int]]) -> None:
+        for maker, size in makers:
+            owner = self._by_key[maker.owner]
+            _apply(owner, maker.token_id, maker.side, size, maker.price * size // ONE, 0)
+            maker.matched += size
 
 
 def _apply(account: Account, token_id: str, side: Side, size: int, notional: int, fee: int) -> None:

@@ -59,6 +59,37 @@ feature; ``spread`` is reported as 0 while a book is crossed, which only an inje
 or a script can cause). A market locked by an open opportunity receives no flow until the
 opportunity expires, so an injected edge lives exactly ``opportunity_lifetime_ms``.
 
+Accounts' resting orders
+------------------------
+The venue's accounts (``bot.sim.accounts``, through the server) rest their orders *in* these
+books with ``rest(token, side, price, order_id, owner, size, now_ms)`` and take them out with
+``cancel_resting``. A level holding account orders keeps a queue in time priority (``_Slot``s:
+simulated liquidity and account orders), so the simulated flow can treat the two apart:
+
+* **Flow only cancels flow.** Simulated cancels, a side's worst level pushed out, levels off a
+  coarser tick and the scripted ``set_level``/``set_book`` change only the simulated part of a
+  level; it never shows less than the accounts' orders in it. Simulated size added to a level
+  joins the back of its queue. A cancel takes the newest simulated size first (behind the
+  account orders, then ahead of them): most cancels on a real book are of recent orders.
+* **Trades fill in price-time priority.** A taker walking a level (simulated flow, the
+  competitor taking an opportunity, ``trade`` and the server's account takers alike) takes its
+  queue from the front: the size that was displayed ahead of an account order when it was
+  placed (``queue_ahead``), then the order, then what joined later. Each level where account
+  orders were filled is recorded as a ``MakerMatch``; the shell collects them with
+  ``drain_maker_matches`` and settles them (balances, the user channel). The market channel
+  shows the trade exactly as any other.
+* **Self-trade prevention.** A taker that is itself an account (``trade(..., taker_owner=)``,
+  ``levels(..., skip_owner=)``) walks past that account's own orders: they stay where they are,
+  in the queue, and what is behind them fills. PROTOCOL.md does not say what Polymarket's CLOB
+  does here (its perps venue documents cancelling the resting order instead); skipping is the
+  choice that changes nobody's orders behind their back.
+* Opportunities are not planted on a market holding account orders (planting pulls levels and
+  crosses books, which would cross or pull an account's order). ``resolve`` empties the market's
+  levels, account orders included (what becomes of those orders is the server's business).
+
+Levels without account orders have no queue and cost nothing extra: the flow's hot path only
+looks the level up in an empty dict.
+
 Opportunities
 -------------
 ``inject(kind, now_ms)`` plants one and returns the events that show it:
@@ -115,6 +146,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ExchangeStatistics",
     "FlowConfig",
+    "MakerMatch",
     "NoSuitableMarket",
     "Opportunity",
     "OpportunityKind",
@@ -288,6 +320,33 @@ class ExchangeStatistics:
     markets_resolved: int
 
 
+@attrs.frozen
+class MakerMatch:
+    """A taker's match at one level that filled accounts' resting orders (see the module doc).
+
+    Everything is in the taker's token: the token the taking action came in on (``trade``'s
+    ``token_id``; for the simulated flow the token its wire events list first).
+
+    Attributes:
+        condition_id: the market.
+        token_id: the taker's token.
+        side: the taker's side on ``token_id``.
+        price: the level's price on ``token_id``, micro-units.
+        size: shares the taker matched at this level, simulated liquidity included.
+        makers: ``(order_id, shares)`` of each account order filled, in queue order.
+        taker_owner: the account that took (``trade(..., taker_owner=)``), or ``None`` for the
+            simulated flow and the opportunities' competitor.
+    """
+
+    condition_id: str
+    token_id: str
+    side: Side
+    price: int
+    size: int
+    makers: tuple[tuple[str, int], ...]
+    taker_owner: str | None = None
+
+
 class NoSuitableMarket(LookupError):
     """``inject`` found no open, unlocked market or event able to carry that opportunity."""
 
@@ -330,8 +389,32 @@ def book_hash(
 
 
 @attrs.define(eq=False)
+class _Slot:
+    """One entry of a level's queue: simulated liquidity (``order_id`` "") or an account order."""
+
+    size: int
+    order_id: str = ""
+    owner: str = ""
+
+
+@attrs.define(eq=False)
+class _Resting:
+    """Where an account order rests: its market, YES side and price, and its queue entry."""
+
+    state: _Market
+    side: Side
+    price: int
+    slot: _Slot
+    no_first: bool
+
+
+@attrs.define(eq=False)
 class _Market:
-    """The exchange's mutable state of one market (YES coordinates)."""
+    """The exchange's mutable state of one market (YES coordinates).
+
+    ``queues`` holds, per ``(YES side, YES price)`` level with account orders in it, the level's
+    queue front first; its sizes always sum to the level's size in ``bids``/``asks``.
+    """
 
     market: SimMarket
     yes: OrderBook
@@ -347,6 +430,7 @@ class _Market:
     closed: bool = False
     winner: str | None = None
     locked_by: int = 0
+    queues: dict[tuple[Side, int], list[_Slot]] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -423,6 +507,8 @@ class SimExchange:
     _expired: int = attrs.field(init=False, default=0, repr=False)
     _tick_changes: int = attrs.field(init=False, default=0, repr=False)
     _resolved: int = attrs.field(init=False, default=0, repr=False)
+    _resting: dict[str, _Resting] = attrs.field(init=False, factory=dict, repr=False)
+    _matches: list[MakerMatch] = attrs.field(init=False, factory=list, repr=False)
 
     def __attrs_post_init__(self) -> None:
         flow = self.flow
@@ -591,6 +677,81 @@ class SimExchange:
             changes.append(yes_change)
             changes.append(no_change)
 
+    def _set_flow(
+        self,
+        state: _Market,
+        side: Side,
+        price: int,
+        size: int,
+        no_first: bool,
+        changes: list[WireEvent],
+    ) -> None:
+        """Set a YES level to ``size`` by adding or cancelling *simulated* liquidity only.
+
+        A level holding account orders never goes below their size; new simulated size joins
+        the back of its queue, a cut takes the newest simulated size first (module docstring).
+        Without account orders this is ``_set``.
+        """
+        queue = state.queues.get((side, price)) if state.queues else None
+        if queue is None:
+            self._set(state, side, price, size, no_first, changes)
+            return
+        old = (state.bids if side is _BUY else state.asks)[price]
+        held = sum(slot.size for slot in queue if slot.order_id)
+        new = max(size, held)
+        if new > old:
+            queue.append(_Slot(new - old))
+        elif new < old:
+            cut = old - new
+            for index in range(len(queue) - 1, -1, -1):
+                slot = queue[index]
+                if slot.order_id:
+                    continue
+                take = min(cut, slot.size)
+                slot.size -= take
+                cut -= take
+                if not slot.size:
+                    del queue[index]
+                if not cut:
+                    break
+        else:
+            return
+        self._set(state, side, price, new, no_first, changes)
+
+    def _take(
+        self,
+        state: _Market,
+        side: Side,
+        price: int,
+        queue: list[_Slot],
+        want: int,
+        skip_owner: str | None,
+        makers: list[tuple[str, int]],
+    ) -> int:
+        """Take up to ``want`` from a queued level, front first, walking past ``skip_owner``'s
+        orders; the account orders filled go to ``makers``. Returns the size taken."""
+        taken = 0
+        index = 0
+        while index < len(queue) and taken < want:
+            slot = queue[index]
+            if slot.order_id and slot.owner == skip_owner:
+                index += 1
+                continue
+            take = min(slot.size, want - taken)
+            slot.size -= take
+            taken += take
+            if slot.order_id:
+                makers.append((slot.order_id, take))
+            if slot.size:
+                index += 1
+                continue
+            del queue[index]
+            if slot.order_id:
+                del self._resting[slot.order_id]
+        if not any(slot.order_id for slot in queue):
+            del state.queues[(side, price)]
+        return taken
+
     def _walk(
         self,
         state: _Market,
@@ -599,42 +760,69 @@ class SimExchange:
         limit: int | None,
         no_first: bool,
         changes: list[WireEvent],
+        taker_owner: str | None = None,
     ) -> list[tuple[int, int]]:
         """A YES taker order of ``size`` (up to price ``limit``) against the YES book.
+
+        Levels fill in price-time priority (module docstring); ``taker_owner``'s own orders are
+        walked past. Every level where account orders filled is recorded as a ``MakerMatch``
+        (in the coordinates of the token ``no_first`` names).
 
         Returns:
             The fills ``(YES price, size)``, best first.
         """
         fills: list[tuple[int, int]] = []
         left = size
-        book = state.yes
         if taker is _BUY:
-            levels = state.asks
-            while left > 0 and levels:
-                price = book.best_ask_price
-                if limit is not None and price > limit:
-                    break
-                available = levels[price]
-                take = available if available < left else left
-                self._set(state, _SELL, price, available - take, no_first, changes)
-                fills.append((price, take))
-                left -= take
+            levels, book_side = state.asks, _SELL
+            prices = sorted(levels)
         else:
-            levels = state.bids
-            while left > 0 and levels:
-                price = book.best_bid_price
-                if limit is not None and price < limit:
-                    break
-                available = levels[price]
+            levels, book_side = state.bids, _BUY
+            prices = sorted(levels, reverse=True)
+        queues = state.queues
+        for price in prices:
+            if left <= 0:
+                break
+            if limit is not None and (price > limit if taker is _BUY else price < limit):
+                break
+            available = levels[price]
+            queue = queues.get((book_side, price)) if queues else None
+            if queue is None:
                 take = available if available < left else left
-                self._set(state, _BUY, price, available - take, no_first, changes)
-                fills.append((price, take))
-                left -= take
+            else:
+                makers: list[tuple[str, int]] = []
+                take = self._take(state, book_side, price, queue, left, taker_owner, makers)
+                if makers:
+                    self._record_match(state, taker, price, take, makers, no_first, taker_owner)
+                if not take:
+                    continue
+            self._set(state, book_side, price, available - take, no_first, changes)
+            fills.append((price, take))
+            left -= take
         if fills:
             state.last_trade = fills[-1][0]
             self._trades += len(fills)
             self._traded_size += size - left
         return fills
+
+    def _record_match(
+        self,
+        state: _Market,
+        taker: Side,
+        price: int,
+        size: int,
+        makers: list[tuple[str, int]],
+        no_first: bool,
+        taker_owner: str | None,
+    ) -> None:
+        market = state.market
+        if no_first:
+            token, side, price = market.no_token, taker.opposite, ONE - price
+        else:
+            token, side = market.yes_token, taker
+        self._matches.append(
+            MakerMatch(market.condition_id, token, side, price, size, tuple(makers), taker_owner)
+        )
 
     def _trade_events(
         self,
@@ -997,8 +1185,8 @@ class SimExchange:
         old = levels.get(price, 0)
         if not old and len(levels) >= state.max_levels:
             worst = min(levels) if side is _BUY else max(levels)
-            self._set(state, side, worst, 0, no_first, changes)
-        self._set(state, side, price, old + self._order_size(), no_first, changes)
+            self._set_flow(state, side, worst, 0, no_first, changes)
+        self._set_flow(state, side, price, old + self._order_size(), no_first, changes)
 
     def _flow_cancel(self, state: _Market, no_first: bool, changes: list[WireEvent]) -> None:
         rng = self.rng
@@ -1011,11 +1199,14 @@ class SimExchange:
             return
         price = rng.choice(list(levels))
         old = levels[price]
+        queue = state.queues.get((side, price)) if state.queues else None
+        held = sum(slot.size for slot in queue if slot.order_id) if queue else 0
+        old -= held  # only simulated size can be cancelled
         if old < 2 * _CENT or rng.random() < 0.6:
             new = 0
         else:
             new = old - rng.randrange(1, old // _CENT) * _CENT
-        self._set(state, side, price, new, no_first, changes)
+        self._set_flow(state, side, price, held + new, no_first, changes)
 
     def _flow_trade(
         self,
@@ -1076,10 +1267,11 @@ class SimExchange:
         ):
             new = TICK_COARSE
             # Orders off the coarse grid cannot stand on it: the venue's book must stay valid.
+            # (Accounts' orders stay: they were valid when placed.)
             for price in [p for p in state.bids if p % TICK_COARSE]:
-                self._set(state, _BUY, price, 0, no_first, changes)
+                self._set_flow(state, _BUY, price, 0, no_first, changes)
             for price in [p for p in state.asks if p % TICK_COARSE]:
-                self._set(state, _SELL, price, 0, no_first, changes)
+                self._set_flow(state, _SELL, price, 0, no_first, changes)
         else:
             return False
         self._change_tick(state, new, now_ms, timestamp, no_first, extra)
@@ -1114,6 +1306,147 @@ class SimExchange:
                 }
             )
 
+    # --- accounts' resting orders (the server's side)
+
+    def rest(
+        self,
+        token_id: str,
+        side: Side,
+        price: int,
+        order_id: str,
+        owner: str,
+        size: int,
+        now_ms: int,
+    ) -> list[WireEvent]:
+        """Queue an account's order of ``size`` at the back of its level (mirrored).
+
+        The caller has matched the order already: it must not cross the book's other side
+        (nothing here matches it).
+
+        Args:
+            token_id: the order's token; ``side`` and ``price`` are on that token.
+            side: BUY rests on the bids, SELL on the asks.
+            price: on the market's tick within ``[tick, 1 - tick]``.
+            order_id: the order's id (unique while it rests).
+            owner: the account's API key (for self-trade prevention and ``MakerMatch``).
+            size: shares, > 0.
+            now_ms: the events' timestamp.
+
+        Returns:
+            The ``price_change`` (the token's change first, then the mirror) and
+            ``best_bid_ask`` events if the top moved.
+
+        Raises:
+            KeyError: unknown token. ValueError: off-tick price, non-positive size, an id
+                already resting, or the market is resolved.
+        """
+        state, is_yes = self._open_state(token_id)
+        self._check_level(state, price, size)
+        if not size:
+            raise ValueError(f"order {order_id}: size must be positive")
+        if order_id in self._resting:
+            raise ValueError(f"order {order_id} is already resting")
+        yes_side, yes_price = (side, price) if is_yes else (side.opposite, ONE - price)
+        levels = state.bids if yes_side is _BUY else state.asks
+        old = levels.get(yes_price, 0)
+        queue = state.queues.get((yes_side, yes_price))
+        if queue is None:
+            queue = state.queues[(yes_side, yes_price)] = [_Slot(old)] if old else []
+        slot = _Slot(size, order_id, owner)
+        queue.append(slot)
+        self._resting[order_id] = _Resting(state, yes_side, yes_price, slot, not is_yes)
+        before = self._top(state)
+        changes: list[WireEvent] = []
+        self._set(state, yes_side, yes_price, old + size, not is_yes, changes)
+        return self._finish(state, str(now_ms), now_ms, before, not is_yes, changes, [])
+
+    def cancel_resting(self, order_id: str, now_ms: int) -> list[WireEvent]:
+        """Take what is left of a resting account order out of its level.
+
+        Returns:
+            The ``price_change`` and ``best_bid_ask`` events, or ``[]`` when the order does not
+            rest here (filled, cancelled already, or its market resolved).
+        """
+        resting = self._resting.pop(order_id, None)
+        if resting is None:
+            return []
+        state, side, price = resting.state, resting.side, resting.price
+        key = (side, price)
+        queue = state.queues[key]
+        queue.remove(resting.slot)
+        if not any(slot.order_id for slot in queue):
+            del state.queues[key]
+        levels = state.bids if side is _BUY else state.asks
+        before = self._top(state)
+        changes: list[WireEvent] = []
+        no_first = resting.no_first
+        self._set(state, side, price, levels[price] - resting.slot.size, no_first, changes)
+        return self._finish(state, str(now_ms), now_ms, before, no_first, changes, [])
+
+    def resting_size(self, order_id: str) -> int:
+        """Shares of an account order still resting here (0 if it does not rest)."""
+        resting = self._resting.get(order_id)
+        return resting.slot.size if resting is not None else 0
+
+    def queue_ahead(self, order_id: str) -> int:
+        """Shares ahead of a resting account order in its level's queue (what fills first).
+
+        Raises:
+            KeyError: the order does not rest here.
+        """
+        try:
+            resting = self._resting[order_id]
+        except KeyError:
+            raise KeyError(f"order {order_id} does not rest in the exchange") from None
+        queue = resting.state.queues[(resting.side, resting.price)]
+        return sum(slot.size for slot in queue[: queue.index(resting.slot)])
+
+    def levels(
+        self, token_id: str, side: Side, *, skip_owner: str | None = None
+    ) -> list[tuple[int, int]]:
+        """``token_id``'s ``(price, size)`` levels on ``side``, best first, as a taker of
+        ``skip_owner`` may match them: that account's own orders left out (levels left empty
+        are dropped). ``KeyError`` if the token is unknown."""
+        state, is_yes = self._lookup(token_id)
+        book = state.yes if is_yes else state.no
+        ladder = book.bids() if side is _BUY else book.asks()
+        own = self._own_sizes(state, is_yes, side, skip_owner) if skip_owner is not None else {}
+        out = []
+        for level in ladder:
+            size = level.size - own.get(level.price, 0)
+            if size:
+                out.append((level.price, size))
+        return out
+
+    def own_levels(self, token_id: str, side: Side, owner: str) -> list[tuple[int, int]]:
+        """``(price, size)`` of ``owner``'s own resting orders on ``token_id``'s ``side``
+        (its orders on the complement included, mirrored), best first."""
+        state, is_yes = self._lookup(token_id)
+        own = self._own_sizes(state, is_yes, side, owner)
+        return sorted(own.items(), reverse=side is _BUY)
+
+    @staticmethod
+    def _own_sizes(state: _Market, is_yes: bool, side: Side, owner: str) -> dict[int, int]:
+        """``owner``'s resting size per price of one token's ``side`` (that token's prices)."""
+        yes_side = side if is_yes else side.opposite
+        own: dict[int, int] = {}
+        for (queue_side, price), queue in state.queues.items():
+            if queue_side is yes_side:
+                mine = sum(slot.size for slot in queue if slot.order_id and slot.owner == owner)
+                if mine:
+                    own[price if is_yes else ONE - price] = mine
+        return own
+
+    def drain_maker_matches(self) -> list[MakerMatch]:
+        """The ``MakerMatch``es recorded since the last call, oldest first (and forget them).
+
+        The shell calls it after every action that can trade and settles each match with the
+        accounts; a match not drained stays here.
+        """
+        matches = self._matches
+        self._matches = []
+        return matches
+
     # --- scripted operations (scenario tests)
 
     def set_book(
@@ -1129,7 +1462,9 @@ class SimExchange:
             token_id: either token of the market; ``bids``/``asks`` are that token's levels.
             bids: ``(price, size)`` micro-units; size 0 levels are ignored, a repeated price
                 keeps its last size. Prices must be on the market's tick within
-                ``[tick, 1 - tick]``. A crossed book is allowed (it is a script).
+                ``[tick, 1 - tick]``. A crossed book is allowed (it is a script). Accounts'
+                orders stay: a level holding them shows at least their size, and the scripted
+                (simulated) size queues behind them.
             asks: likewise.
             now_ms: the snapshots' timestamp.
 
@@ -1149,6 +1484,14 @@ class SimExchange:
             yes_asks = [(ONE - p, s) for p, s in bids]
         state.bids = {p: s for p, s in yes_bids if s}
         state.asks = {p: s for p, s in yes_asks if s}
+        for (side, price), queue in state.queues.items():
+            levels = state.bids if side is _BUY else state.asks
+            queue[:] = [slot for slot in queue if slot.order_id]
+            held = sum(slot.size for slot in queue)
+            given = levels.get(price, 0)
+            if given > held:
+                queue.append(_Slot(given - held))
+            levels[price] = max(given, held)
         self._snapshot_books(state, now_ms)
         market = state.market
         other = market.no_token if is_yes else market.yes_token
@@ -1162,7 +1505,9 @@ class SimExchange:
         """Set one level of ``token_id``'s book to ``size`` (0 removes it), mirrored.
 
         The level may cross the book (a script can set up what the flow never does); nothing
-        matches it until a trade or ``expire`` does.
+        matches it until a trade or ``expire`` does. Only simulated size changes: a level
+        holding accounts' orders keeps at least their size, and size added joins the back of
+        its queue.
 
         Returns:
             The ``price_change`` (the token's change first, then the mirror) and
@@ -1176,13 +1521,24 @@ class SimExchange:
         yes_side, yes_price = (side, price) if is_yes else (side.opposite, ONE - price)
         before = self._top(state)
         changes: list[WireEvent] = []
-        self._set(state, yes_side, yes_price, size, not is_yes, changes)
+        self._set_flow(state, yes_side, yes_price, size, not is_yes, changes)
         return self._finish(state, str(now_ms), now_ms, before, not is_yes, changes, [])
 
-    def trade(self, token_id: str, taker_side: Side, size: int, now_ms: int) -> list[WireEvent]:
+    def trade(
+        self,
+        token_id: str,
+        taker_side: Side,
+        size: int,
+        now_ms: int,
+        *,
+        taker_owner: str | None = None,
+    ) -> list[WireEvent]:
         """A taker order of ``size`` shares on ``token_id``, walking its book (no price limit).
 
-        Fills what the book holds (less than ``size`` when it is thin).
+        Fills what the book holds (less than ``size`` when it is thin), level by level in
+        price-time priority; accounts' orders it fills are recorded as ``MakerMatch``es (see
+        ``drain_maker_matches``). ``taker_owner``: the account taking, whose own resting orders
+        are walked past (self-trade prevention); ``None`` for a simulated taker.
 
         Returns:
             ``price_change`` for the consumed levels, one ``last_trade_price`` per level per
@@ -1199,12 +1555,13 @@ class SimExchange:
         changes: list[WireEvent] = []
         trades: list[WireEvent] = []
         timestamp = str(now_ms)
-        fills = self._walk(state, yes_taker, size, None, not is_yes, changes)
+        fills = self._walk(state, yes_taker, size, None, not is_yes, changes, taker_owner)
         self._trade_events(state, fills, yes_taker, not is_yes, timestamp, trades)
         return self._finish(state, timestamp, now_ms, before, not is_yes, changes, trades)
 
     def set_tick_size(self, condition_id: str, tick_size: int, now_ms: int) -> list[WireEvent]:
-        """Change a market's tick (0.01 or 0.001); levels off a coarser grid are cancelled.
+        """Change a market's tick (0.01 or 0.001); levels off a coarser grid are cancelled
+        (their simulated size: accounts' orders stay).
 
         Returns:
             ``price_change`` (if levels were cancelled), ``tick_size_change`` per token, and
@@ -1220,9 +1577,9 @@ class SimExchange:
         extra: list[WireEvent] = []
         if tick_size != state.tick:
             for price in [p for p in state.bids if p % tick_size]:
-                self._set(state, _BUY, price, 0, False, changes)
+                self._set_flow(state, _BUY, price, 0, False, changes)
             for price in [p for p in state.asks if p % tick_size]:
-                self._set(state, _SELL, price, 0, False, changes)
+                self._set_flow(state, _SELL, price, 0, False, changes)
             self._change_tick(state, tick_size, now_ms, str(now_ms), False, extra)
         return self._finish(state, str(now_ms), now_ms, before, False, changes, [], extra)
 
@@ -1260,6 +1617,10 @@ class SimExchange:
             self._set(state, _BUY, price, 0, False, changes)
         for price in list(state.asks):
             self._set(state, _SELL, price, 0, False, changes)
+        for queue in state.queues.values():
+            for slot in queue:
+                self._resting.pop(slot.order_id, None)
+        state.queues.clear()
         out = self._finish(state, timestamp, now_ms, before, False, changes, [])
         state.closed = True
         state.winner = winning_token
@@ -1443,7 +1804,7 @@ class SimExchange:
     def _inject_complement(self, now_ms: int) -> tuple[Opportunity, list[WireEvent]] | None:
         state = self._scan(
             self._states,
-            lambda s: s.bids and s.asks and s.yes.best_bid_price >= 2 * s.tick,
+            lambda s: not s.queues and s.bids and s.asks and s.yes.best_bid_price >= 2 * s.tick,
         )
         if state is None:
             return None
@@ -1478,7 +1839,7 @@ class SimExchange:
         start = rng.randrange(count)
         for offset in range(count):
             event, members = self._events[(start + offset) % count]
-            if any(m.closed or m.locked_by for m in members):
+            if any(m.closed or m.locked_by or m.queues for m in members):
                 continue
             new_asks = self._plan_neg_risk(members, rng.randint(*self.flow.neg_risk_edge))
             if new_asks is None:
@@ -1550,6 +1911,8 @@ class SimExchange:
 
         def fits(state: _Market) -> bool:
             tick = state.tick
+            if state.queues:
+                return False
             return state.fair - low >= tick or state.fair + low <= ONE - tick
 
         state = self._scan(self._temperature, fits)

@@ -21,11 +21,12 @@ Layout on one port of 127.0.0.1 (``serve`` returns the URLs):
   ``/update``), ``GET /auth/api-keys``, ``DELETE /auth/api-key`` and ``POST /v1/heartbeats``;
   ``ws://<host>/ws/user`` -- the user channel (``order`` and ``trade`` events of one API key).
   Orders are checked (signature recovered under the exchange of the market's neg-risk flag,
-  tick, size, balance), matched against the exchange's true books and rested there as real
-  levels; the accounting is the pure ``bot.sim.accounts``. A FOK/FAK order whose implied price
-  falls between ticks (the SDKs' market BUYs) is capped at the tick its signature allows
-  (``marketable_limit``). Polymarket's own ``py_clob_client_v2`` trades here unchanged
-  (``tests/sim/test_official_client.py``).
+  tick, size, balance), matched against the exchange's true books (never against the same
+  account's orders) and rested there in time priority, where the simulated flow fills them as
+  makers (``settle_flow_fills``); the accounting is the pure ``bot.sim.accounts``. A FOK/FAK
+  order whose implied price falls between ticks (the SDKs' market BUYs) is capped at the tick
+  its signature allows (``marketable_limit``). Polymarket's own ``py_clob_client_v2`` trades
+  here unchanged (``tests/sim/test_official_client.py``).
 
 Everything the venue *knows* lives in the pure model (``bot.sim.universe``, ``bot.sim.exchange``);
 this module only moves it over the wire, applies the fault switches (``bot.sim.faults``) and
@@ -124,7 +125,14 @@ from bot.core.money import ONE, Side, format_units, from_decimal
 from bot.core.signing import CHAIN_ID_POLYGON, MAX_BATCH, exchange_for
 from bot.core.trading import OrderType
 from bot.shell.signer import InvalidOrderSignature, order_hash, recover_order_signer
-from bot.sim.accounts import Accounts, OrderRejected, RestingOrder, order_price, plan_taker
+from bot.sim.accounts import (
+    CROSSES_OWN_ORDER,
+    Accounts,
+    OrderRejected,
+    RestingOrder,
+    order_price,
+    plan_taker,
+)
 from bot.sim.faults import Faults, malformed_frame, pick_malformed_kind
 from bot.sim.universe import clob_market_json, gamma_event_json, gamma_market_json, tag_slug
 
@@ -1381,8 +1389,9 @@ class SimApp:
             )
         if order_id in self.accounts.orders:
             raise OrderRejected(f"order {order_id} is invalid. Duplicated.")
-        book = self._book(token)
-        levels = [(lv.price, lv.size) for lv in (book.asks() if side is Side.BUY else book.bids())]
+        self.settle_flow_fills()  # so the matches drained below are this order's own
+        # Self-trade prevention: the account's own resting orders are not there for it.
+        levels = self.exchange.levels(token, side.opposite, skip_owner=account.api_key)
         plan = plan_taker(
             levels,
             side,
@@ -1392,6 +1401,10 @@ class SimApp:
             market.fee_rate,
             post_only=bool(item.get("postOnly", False)),
         )
+        if plan.rest and order_type.rests:
+            own = self.exchange.own_levels(token, side.opposite, account.api_key)
+            if own and (own[0][0] <= price if side is Side.BUY else own[0][0] >= price):
+                raise OrderRejected(CROSSES_OWN_ORDER)
         self.accounts.check_funds(account, token, side, price, plan)
         now = self.clock()
         is_yes = token == market.yes_token
@@ -1409,40 +1422,30 @@ class SimApp:
             created_ms=now,
             expiration=expiration,
         )
-        complement = market.no_token if is_yes else market.yes_token
-        level_sizes = dict(levels)
-        makers = [
-            self.accounts.maker_fills(token, complement, side, p, level_sizes[p], s)
-            for p, s in plan.fills
-        ]
         events: list[WireEvent] = []
         if plan.filled:
-            events.extend(self.exchange.trade(token, side, plan.filled, now))
+            # The exchange walks the levels ``plan`` was made from, so it fills the same
+            # (price, size)s; the account orders it filled come back as its maker matches.
+            events.extend(
+                self.exchange.trade(token, side, plan.filled, now, taker_owner=account.api_key)
+            )
+        by_price = {m.price: m.makers for m in self.exchange.drain_maker_matches()}
+        orders = self.accounts.orders
+        makers = [[(orders[i], s) for i, s in by_price.get(p, ())] for p, _ in plan.fills]
         if not order_type.rests or not plan.rest:
             resting.canceled = plan.filled < size  # a FAK remainder is cancelled
         self.accounts.add(resting)
         records = self.accounts.settle_taker(account, resting, plan, makers, market.fee_rate, now)
         if plan.rest:
-            events.extend(self._add_to_level(token, side, price, plan.rest, now))
+            events.extend(
+                self.exchange.rest(token, side, price, order_id, account.api_key, plan.rest, now)
+            )
         self._publish(events)
         self._user_fills(resting, records, now)
         status = "live" if plan.rest and not plan.filled else "matched"
         shares, pusd = plan.filled, plan.cost
         making, taking = (pusd, shares) if side is Side.BUY else (shares, pusd)
         return _order_result(True, order_id, status, making, taking, "")
-
-    def _level_size(self, token: str, side: Side, price: int) -> int:
-        book = self._book(token)
-        for level in book.bids() if side is Side.BUY else book.asks():
-            if level.price == price:
-                return level.size
-        return 0
-
-    def _add_to_level(
-        self, token: str, side: Side, price: int, size: int, now: int
-    ) -> list[WireEvent]:
-        current = self._level_size(token, side, price)
-        return self.exchange.set_level(token, side, price, max(current + size, 0), now)
 
     def _publish(self, events: list[WireEvent]) -> None:
         if events:
@@ -1461,12 +1464,7 @@ class SimApp:
             self._user_emit(
                 order.owner, order.market, [_user_order_json(order, "CANCELLATION", now)]
             )
-            if not self.exchange.is_closed(order.market):
-                current = self._level_size(order.token_id, order.side, order.price)
-                left = max(current - order.remaining, 0)
-                events.extend(
-                    self.exchange.set_level(order.token_id, order.side, order.price, left, now)
-                )
+            events.extend(self.exchange.cancel_resting(order.order_id, now))
         self._publish(events)
         return {"canceled": canceled, "not_canceled": {}}
 
@@ -1683,13 +1681,56 @@ class SimApp:
         self._user_emit(taker.owner, taker.market, [*head, *matched])
         self._user_emit(taker.owner, taker.market, confirmed)
         for record in records:
-            for maker, _ in record.maker_orders:
-                events = [
+            self._user_maker_fills(record, now)
+
+    def _user_maker_fills(self, record: TradeRecord, now: int) -> None:
+        """Each account maker of a trade gets its order's ``UPDATE`` and the trade ``MATCHED``,
+        then ``CONFIRMED`` (as the taker does; the sim has no chain, so no ``MINED`` in
+        between)."""
+        for maker, _ in record.maker_orders:
+            self._user_emit(
+                maker.owner,
+                maker.market,
+                [
                     _user_order_json(maker, "UPDATE", now),
                     _user_trade_json(record, maker.owner, "MATCHED", now),
-                    _user_trade_json(record, maker.owner, "CONFIRMED", now),
-                ]
-                self._user_emit(maker.owner, maker.market, events)
+                ],
+            )
+            self._user_emit(
+                maker.owner, maker.market, [_user_trade_json(record, maker.owner, "CONFIRMED", now)]
+            )
+
+    def settle_flow_fills(self) -> int:
+        """Book and report the accounts' orders the exchange's own takers filled.
+
+        The simulated flow, the opportunities' competitor and scripted ``trade`` calls fill
+        account orders in price-time priority inside the model (``SimExchange``); here each
+        such match becomes one trade (``Accounts.settle_flow_match``: balances, ``/data/trades``)
+        and the user channel of every maker gets what a real maker fill sends. The venue calls
+        it after every broadcast of model events (``SimVenue``). Returns the maker fills booked.
+        """
+        matches = self.exchange.drain_maker_matches()
+        if not matches:
+            return 0
+        now = self.clock()
+        orders = self.accounts.orders
+        booked = 0
+        for match in matches:
+            market = self.universe.market_for_token(match.token_id)
+            record = self.accounts.settle_flow_match(
+                market=match.condition_id,
+                token_id=match.token_id,
+                outcome=market.outcomes[0 if match.token_id == market.yes_token else 1],
+                side=match.side,
+                price=match.price,
+                size=match.size,
+                makers=[(orders[i], s) for i, s in match.makers],
+                fee_rate=market.fee_rate,
+                now_ms=now,
+            )
+            self._user_maker_fills(record, now)
+            booked += len(match.makers)
+        return booked
 
     async def _user_websocket(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         await send({"type": "websocket.accept", "subprotocol": None, "headers": []})

@@ -20,9 +20,11 @@ The pump. Every ``pump_interval_ms`` it makes the ``step`` calls due at ``events
 (the fraction carries over, so the rate is exact on average; after a stall it does not catch up
 by more than ten ticks), injects opportunities as a Poisson process of rate
 ``opportunity_rate`` (seeded), lets expired ones be taken (``expire``) and hands the tick's
-events to ``MarketHub.broadcast``, which never blocks. With ``max_rate`` it instead makes
-``MAX_RATE_BATCH`` steps per round and then waits until no connection has more than
-``MAX_RATE_QUEUED`` frames queued: the flow is paced by the slowest reader, never dropped
+events to ``MarketHub.broadcast``, which never blocks; then the accounts' resting orders the
+tick's flow filled are booked and reported on their user channels (``SimApp.settle_flow_fills``;
+so ``polybot run --venue sim`` sees its quotes filled as on Polymarket). With ``max_rate`` it
+instead makes ``MAX_RATE_BATCH`` steps per round and then waits until no connection has more
+than ``MAX_RATE_QUEUED`` frames queued: the flow is paced by the slowest reader, never dropped
 (for benchmarks).
 
 Errors. The internal nursery is hidden: the caller's own exception comes out of the ``async
@@ -297,14 +299,18 @@ class SimVenue:
     # --- the tasks
 
     def _publish(self, events: list[WireEvent]) -> int:
-        if not events:
-            return 0
-        self._events += len(events)
-        for event in events:
-            if event.get("event_type") in _INVALIDATING:
-                self.app.invalidate()
-                break
-        return self.app.hub.broadcast(events)
+        """Broadcast model events, then settle the account orders they filled (the market
+        channel shows a trade before the maker's user channel does, as on the venue)."""
+        queued = 0
+        if events:
+            self._events += len(events)
+            for event in events:
+                if event.get("event_type") in _INVALIDATING:
+                    self.app.invalidate()
+                    break
+            queued = self.app.hub.broadcast(events)
+        self.app.settle_flow_fills()
+        return queued
 
     def _tick(self, steps: int, opportunity_mean: float) -> None:
         """One pump round: ``steps`` steps, the Poisson injections, expiries, one broadcast."""
