@@ -1371,6 +1371,14 @@ class SimApp:
         if signer.lower() != account.address.lower():
             raise OrderRejected("the order signer address has to be the address of the API KEY")
         tick = self._book(token).tick_size
+        if not order_type.rests and (maker_amount % 10_000 or taker_amount % 100):
+            # The venue holds marketable orders to the market-order precision whatever the
+            # tick (its own words below); the same amounts sent GTC would pass.
+            kind = "buy" if side is Side.BUY else "sell"
+            raise OrderRejected(
+                f"invalid amounts, the market {kind} orders maker amount supports a max "
+                "accuracy of 2 decimals, taker amount a max of 4 decimals"
+            )
         try:
             price, size = order_price(side, maker_amount, taker_amount, tick)
         except OrderRejected as exc:

@@ -170,6 +170,22 @@ async def test_fok_that_cannot_fill_is_killed_and_changes_nothing() -> None:
         assert asks(venue, token) == ladder
 
 
+async def test_marketable_orders_are_held_to_the_market_order_precision() -> None:
+    async with trading_venue() as (venue, trader):
+        market = binary(venue)
+        token = market.yes_token
+        assert venue.exchange.book(token).tick_size == 10_000
+        best = asks(venue, token)[0][0]
+        # 10.37 shares at a 0.01 price: a limit maker amount with 4 decimals.
+        _, body = trader.order_body(market, token, Side.BUY, best, 10_370_000, OrderType.FOK)
+        response = await trader.place(body)
+        assert response.status_code == 400
+        assert "maker amount supports a max accuracy of 2 decimals" in response.json()["errorMsg"]
+        # The very same amounts resting (GTC, below the book) are fine.
+        _, body = trader.order_body(market, token, Side.BUY, 10_000, 10_370_000)
+        assert (await trader.place(body)).json()["status"] == "live"
+
+
 async def test_gtc_rests_in_the_book_and_on_the_market_channel_then_cancel_removes_it() -> None:
     async with trading_venue() as (venue, trader):
         market = binary(venue)
