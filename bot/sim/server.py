@@ -1476,6 +1476,23 @@ class SimApp:
         self._publish(events)
         return {"canceled": canceled, "not_canceled": {}}
 
+    def cancel_resolved(self, condition_id: str) -> int:
+        """A market resolved: every account order resting on it is cancelled by the venue, as
+        ``CANCELED_MARKET_RESOLVED`` on the user channel (its books are already empty).
+        Returns how many."""
+        now = self.clock()
+        count = 0
+        for order in list(self.accounts.orders.values()):
+            if order.market != condition_id or not order.live:
+                continue
+            order.canceled = True
+            count += 1
+            event = _user_order_json(
+                order, "CANCELLATION", now, cancel_status="CANCELED_MARKET_RESOLVED"
+            )
+            self._user_emit(order.owner, order.market, [event])
+        return count
+
     def _delete(
         self, path: str, _query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
     ) -> Response:
@@ -2105,10 +2122,13 @@ def _open_order_json(order: RestingOrder) -> dict[str, Any]:
     }
 
 
-def _user_order_json(order: RestingOrder, kind: str, now_ms: int) -> dict[str, Any]:
-    """An ``order`` event of the user channel (PROTOCOL.md 2.1)."""
+def _user_order_json(
+    order: RestingOrder, kind: str, now_ms: int, *, cancel_status: str = "CANCELED"
+) -> dict[str, Any]:
+    """An ``order`` event of the user channel (PROTOCOL.md 2.1); ``cancel_status`` is the
+    status of a cancelled order (``CANCELED_MARKET_RESOLVED`` when its market resolved)."""
     if order.canceled:
-        status = "CANCELED"
+        status = cancel_status
     elif order.matched >= order.size:
         status = "MATCHED"
     else:

@@ -272,9 +272,11 @@ class SimVenue:
 
     async def resolve(self, condition_id: str, winning_token: str) -> list[WireEvent]:
         """Resolve a market now (its books empty, ``market_resolved`` goes to custom-feature
-        subscribers, Gamma and CLOB REST show it closed)."""
+        subscribers, Gamma and CLOB REST show it closed, accounts' resting orders there are
+        cancelled as ``CANCELED_MARKET_RESOLVED``)."""
         events = self.exchange.resolve(condition_id, winning_token, self.now_ms())
         self._publish(events)
+        self.app.cancel_resolved(condition_id)  # accounts' orders there end with it
         await trio.lowlevel.checkpoint()
         return events
 

@@ -264,6 +264,19 @@ async def test_positions_are_checked_against_the_venue_balances() -> None:
         assert "the journal holds 20, the venue 10" in line
 
 
+async def test_a_resolved_market_cancels_its_resting_orders_at_the_venue() -> None:
+    async with rig() as r:
+        market = market_of(r)
+        r.submit(Place(market.yes_token, Side.BUY, 20_000, SHARES))
+        await r.wait_for(lambda: r.updates(OrderStatus.LIVE) != [], "the order to rest")
+        await r.venue.resolve(market.condition_id, market.no_token)
+        await r.wait_for(lambda: r.updates(OrderStatus.CANCELED) != [], "the venue's cancel")
+        (ended,) = r.updates(OrderStatus.CANCELED)
+        assert ended.reason == "market_resolved"
+        assert r.resting_at_venue() == []
+        assert list(r.engine.all_open_orders()) == []
+
+
 async def test_cancelling_everything_is_one_request() -> None:
     async with rig() as r:
         market = market_of(r)
