@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -32,6 +31,7 @@ from bot.core.risk import RiskGate, RiskLimits
 from bot.core.trading import Basket, CancelAll, Fill, OrderStatus, OrderType, OrderUpdate, Place
 from bot.core.wire.market_events import Level
 from bot.report import build_report, render_table
+from bot.runtime_cli import demo_discovery
 from bot.shell.discovery import discover
 from bot.shell.journal import open_journal
 from bot.shell.live_venue import ORDER_SENT, LiveVenue
@@ -89,15 +89,8 @@ class Rig:
 
 
 def relaxed(cfg: Config) -> DiscoveryConfig:
-    return attrs.evolve(
-        cfg.discovery,
-        keywords=(),
-        tag_slugs=(),
-        min_liquidity=Decimal(0),
-        min_volume=Decimal(0),
-        end_within_days=0,
-        max_markets=6,
-    )
+    """The demo's discovery (every sim market), capped at six markets."""
+    return attrs.evolve(demo_discovery(cfg.discovery), max_markets=6)
 
 
 async def universe_of(rest: RestClient) -> Universe:
