@@ -23,10 +23,12 @@ REST and the user channel. ``LiveVenue`` bridges the two without the engine know
 * **Never double-send.** A post whose outcome is unknown (timeout, 5xx) is reconciled by its
   expected id (``TradingClient.reconcile``) and reported as the venue says: placed, filled, or
   not placed. It is never sent again.
-* **Reconciliation** after every user-channel (re)connect, and at start: the channel does not
-  replay what was missed, so open orders and recent trades are read over REST. Orders the venue
-  holds that this process did not place (left by a crashed run) are cancelled; orders we think
-  rest but the venue does not list are looked up and ended; missed trades become fills.
+* **Reconciliation** at start, after every user-channel reconnect and every ``reconcile_s``:
+  the channel does not replay what was missed, so open orders and recent trades are read over
+  REST. At start, orders the venue holds that this process did not place (left by a crashed
+  run) are cancelled; later ones belong to another program on the same wallet and are only
+  reported. Orders we think rest but the venue does not list are looked up and ended; missed
+  trades become fills.
 * **The dead-man heartbeat** beats every ``heartbeat_s`` from before the first order: if this
   process hangs or dies, the venue cancels everything within ~15 s.
 * **Shutdown**: however ``run`` ends (SIGINT, SIGTERM, a fatal error), a shielded cancel-all,
@@ -143,6 +145,7 @@ class LiveVenue:
         fill_wait_s: how long an order's end waits for its fills before it is reported anyway.
         grace_s: the shutdown cancel-all and its check must finish within this.
         trades_lookback_s: how far back the first reconciliation reads trades.
+        reconcile_s: how often open orders and trades are reconciled besides at (re)connects.
     """
 
     def __init__(
@@ -158,6 +161,7 @@ class LiveVenue:
         fill_wait_s: float = 5.0,
         grace_s: float = 5.0,
         trades_lookback_s: int = 3_600,
+        reconcile_s: float = 60.0,
     ) -> None:
         self._client = client
         self._universe = universe
@@ -176,6 +180,10 @@ class LiveVenue:
         self._provisional: dict[str, tuple[Fill, ...]] = {}
         self._trades_after: int | None = None
         self._filled_since_refresh: set[str] = set()
+        self._foreign: set[str] = set()
+        """Venue order ids seen resting after start that this run did not place."""
+        self._reconcile_lock = trio.Lock()
+        self._reconcile_s = reconcile_s
         """Tokens with fills since their balance was last refreshed (refresh before a sell)."""
         self._queue_send, self._queue = trio.open_memory_channel[str](math.inf)
         self._cancels_send, self._cancels = trio.open_memory_channel[str](math.inf)
@@ -253,8 +261,14 @@ class LiveVenue:
                 self._post(FillReversed(fill, event.trade_id))
 
     async def reconcile(self) -> None:
-        """Bring our view in line with the venue's (after every user-channel (re)connect)."""
+        """Bring our view in line with the venue's: after every user-channel (re)connect, and
+        every ``reconcile_s`` (a channel that stays up can still miss an event)."""
+        async with self._reconcile_lock:
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
         client = self._client
+        first = self.stats.reconciles == 0
         self.stats.reconciles += 1
         venue_now = int(await client.venue_now())
         after = self._trades_after
@@ -273,9 +287,19 @@ class LiveVenue:
             live = self._orders.get(local)
             if live is not None:
                 self._from_open_order(live, open_order, now)
-        if orphans:
-            # Resting orders this process did not place: left by a run that died without its
-            # shutdown cancel-all. Nothing here manages them, so they go.
+        if orphans and not first:
+            # After start, an order we did not place is another program's (same wallet): not
+            # ours to cancel.
+            new = [o for o in orphans if o not in self._foreign]
+            self._foreign.update(new)
+            if new:
+                logger.warning(
+                    "{} order(s) rest at the venue that this run did not place (left alone)",
+                    len(new),
+                )
+        elif orphans:
+            # At start: resting orders left by a run that died without its shutdown
+            # cancel-all. Nothing here manages them, so they go.
             logger.warning(
                 "cancelling {} order(s) resting at the venue that this run did not place",
                 len(orphans),
@@ -296,9 +320,8 @@ class LiveVenue:
         for live in list(self._orders.values()):
             if live.state != "placed" or live.venue_id in listed:
                 continue
-            found = await client.order(live.venue_id)  # ended while we were not listening
-            if found is not None:
-                self._from_open_order(live, found, trio.current_time())
+            # Not resting any more: it ended while we were not listening (or never landed).
+            await self._reconcile_one(live, "not at the venue (reconciled)")
         trades = await client.trades(after=max(0, after))
         self._trades_after = venue_now - 60  # overlap: the mapper drops what it saw
         self._replay_trades(trades)
@@ -356,6 +379,7 @@ class LiveVenue:
                     nursery.start_soon(self._worker, name=f"live venue worker {n}")
                 nursery.start_soon(self._canceller, name="live venue: cancels")
                 nursery.start_soon(self._release_late, name="live venue: held ends")
+                nursery.start_soon(self._reconcile_every, name="live venue: reconcile")
                 task_status.started()
         finally:
             with trio.CancelScope(
@@ -411,6 +435,16 @@ class LiveVenue:
                 started = True
                 task_status.started()
             await trio.sleep(self._heartbeat_s)
+
+    async def _reconcile_every(self) -> None:
+        while True:
+            await trio.sleep(self._reconcile_s)
+            try:
+                await self.reconcile()
+            except RegionBlocked:
+                raise
+            except RestFailure as exc:  # the next one, or the next reconnect, tries again
+                logger.warning("periodic reconciliation failed: {}", exc)
 
     async def _release_late(self) -> None:
         """Report ends whose fills did not all arrive within ``fill_wait_s`` anyway."""
@@ -524,7 +558,9 @@ class LiveVenue:
         if live.state == "placed" and live.cancel_reason is not None:
             await self._cancel([live])  # cancelled while it was on its way
 
-    async def _reconcile_one(self, live: _Live) -> None:
+    async def _reconcile_one(
+        self, live: _Live, missing: str = "not placed (reconciled after a timeout)"
+    ) -> None:
         try:
             found = await self._client.reconcile(live.venue_id)
         except RestFailure as exc:
@@ -547,7 +583,7 @@ class LiveVenue:
             self._post_end(live, status, matched, "reconciled")
         else:
             live.state = "done"
-            self._post_end(live, OrderStatus.REJECTED, 0, "not placed (reconciled after a timeout)")
+            self._post_end(live, OrderStatus.REJECTED, 0, missing)
 
     async def _cancel(self, lives: list[_Live]) -> None:
         if not lives:

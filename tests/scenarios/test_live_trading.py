@@ -113,6 +113,7 @@ async def rig(
     read_timeout: float = WAIT,
     heartbeat_s: float = 1.0,
     user_channel: bool = True,
+    reconcile_s: float = 60.0,
     **sim: object,
 ) -> AsyncIterator[Rig]:
     sent: list[tuple[str, str]] = []
@@ -143,6 +144,7 @@ async def rig(
                 creds.api_key.reveal(),
                 record=record,
                 heartbeat_s=heartbeat_s,
+                reconcile_s=reconcile_s,
                 fill_wait_s=1.0,
                 grace_s=WAIT,
             )
@@ -338,17 +340,42 @@ async def test_a_heartbeat_lapse_cancels_resting_orders_and_the_bot_hears_of_it(
         assert list(r.engine.all_open_orders()) == []
 
 
-async def test_orders_left_by_a_dead_run_are_cancelled_at_reconciliation() -> None:
-    async with rig() as r:
+async def test_orders_left_by_a_dead_run_are_cancelled_at_start_and_others_left_alone() -> None:
+    # No user channel: the test decides when the first reconciliation (the start's) happens.
+    async with rig(user_channel=False) as r:
         market = market_of(r)
-        # Another process with the same key left an order behind (signed the same way).
-        orphan = await r.live._client.place(
-            market.yes_token, Side.BUY, 20_000, SHARES, tick=10_000, neg_risk=False
-        )
-        assert r.resting_at_venue() == [orphan.order_id]
-        await r.live.reconcile()
+
+        async def rest_one() -> str:
+            # Another process with the same key (signed the same way, not through this run).
+            placed = await r.live._client.place(
+                market.yes_token, Side.BUY, 20_000, SHARES, tick=10_000, neg_risk=False
+            )
+            return placed.order_id
+
+        left_behind = await rest_one()
+        assert r.resting_at_venue() == [left_behind]
+        await r.live.reconcile()  # at start: a dead run's order goes
         assert r.resting_at_venue() == []
         assert r.live.stats.orphans_cancelled == 1
+        other = await rest_one()  # after start: another program's, not ours to cancel
+        await r.live.reconcile()
+        await r.live.reconcile()
+        assert r.resting_at_venue() == [other]
+        assert r.live.stats.orphans_cancelled == 1
+        assert sum("did not place (left alone)" in line for line in r.logs) == 1
+
+
+async def test_periodic_reconciliation_ends_an_order_the_channel_never_reported() -> None:
+    async with rig(user_channel=False, reconcile_s=0.2) as r:
+        market = market_of(r)
+        r.submit(Place(market.yes_token, Side.BUY, 20_000, SHARES))
+        await r.wait_for(lambda: r.updates(OrderStatus.LIVE) != [], "the order to rest")
+        (order,) = r.engine.open_orders("s").values()
+        # Cancelled behind our back (the website, another program): no channel tells us.
+        venue_id = r.live._orders[order.id].venue_id
+        await r.live._client.cancel(venue_id)
+        await r.wait_for(lambda: r.updates(OrderStatus.CANCELED) != [], "the periodic pass")
+        assert list(r.engine.all_open_orders()) == []
 
 
 async def test_a_sell_of_shares_just_bought_refreshes_their_balance_first() -> None:
