@@ -44,7 +44,9 @@ times in seconds), by where they come from:
   ``position_shares{token, market}`` (net of all strategies), ``pnl_usd{strategy}``,
   ``pnl_total_usd``, ``exposure_usd``, ``kill_switch_tripped``;
 * ``handle.live`` (live trading only, below): ``heartbeat_enabled``, ``heartbeat_healthy``,
-  ``heartbeats_total``, ``heartbeat_failures_total``, ``heartbeat_age_seconds``.
+  ``heartbeats_total``, ``heartbeat_failures_total``, ``heartbeat_age_seconds``,
+  ``user_channel_ready``, ``live_fills_total{state=provisional|confirmed|failed}``,
+  ``provisional_notional_usd``, ``live_reconciled_orders_total``.
 
 Label cardinality stays bounded: shards (tokens / ``assets_per_socket``), strategies (a
 handful), shard states (an enum), reject reasons (``execution.REJECT_REASONS``) and tokens held
@@ -372,11 +374,30 @@ class BotCollector:
         failures = _counter("heartbeat_failures", "Heartbeats that failed or were refused.")
         failures.add_metric([], stats.heartbeat_failures)
         yield failures
-        last_ok_at = getattr(stats, "heartbeat_last_ok_at", None)
-        if isinstance(last_ok_at, float | int):
+        last_ok_at = stats.heartbeat_last_ok_at
+        if last_ok_at is not None:
             age = _gauge("heartbeat_age_seconds", "Seconds since the last acknowledged heartbeat.")
             age.add_metric([], max(0.0, now - last_ok_at))
             yield age
+        user = handle.user_feed
+        ready = _gauge("user_channel_ready", "1 while the user channel is up and reconciled.")
+        ready.add_metric([], float(user is not None and user.ready))
+        yield ready
+        fills = _counter(
+            "live_fills", "Live fills by the state of their trade on chain.", ["state"]
+        )
+        fills.add_metric(["provisional"], stats.provisional_fills)
+        fills.add_metric(["confirmed"], stats.confirmed_fills)
+        fills.add_metric(["failed"], stats.failed_fills)
+        yield fills
+        pending = _gauge(
+            "provisional_notional_usd", "pUSD of fills whose trades are not CONFIRMED yet."
+        )
+        pending.add_metric([], _usd(stats.provisional_notional))
+        yield pending
+        reconciled = _counter("live_reconciled_orders", "Orders whose fate was looked up.")
+        reconciled.add_metric([], stats.reconciled_orders)
+        yield reconciled
 
 
 _REGISTRIES: weakref.WeakKeyDictionary[BotHandle, CollectorRegistry] = weakref.WeakKeyDictionary()

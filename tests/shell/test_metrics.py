@@ -192,13 +192,6 @@ class FakeLive:
     stats: LiveStats
 
 
-@attrs.define(eq=False)
-class TimedLiveStats(LiveStats):
-    """``LiveStats`` once it also keeps when the last heartbeat was acknowledged."""
-
-    heartbeat_last_ok_at: float | None = None
-
-
 async def capture_an_arbitrage(venue: SimVenue, handle: BotHandle) -> None:
     for _ in range(10):
         try:
@@ -320,9 +313,17 @@ async def test_a_registry_per_bot_and_the_optional_heartbeat(tmp_path: Path) -> 
         open_sim_venue(cfg.sim, start_epoch_ms=START_MS) as venue,
         running_bot(cfg, venue) as handle,
     ):
-        stats = LiveStats(heartbeats=41, heartbeat_failures=3, heartbeat_ok=True)
+        stats = LiveStats(
+            heartbeats=41,
+            heartbeat_failures=3,
+            heartbeat_ok=True,
+            provisional_fills=2,
+            provisional_notional=12_500_000,
+            confirmed_fills=7,
+            failed_fills=1,
+        )
         live = attrs.evolve(handle, live=cast("Any", FakeLive(stats)))
-        timed = TimedLiveStats(heartbeats=1, heartbeat_ok=False)
+        timed = LiveStats(heartbeats=1, heartbeat_ok=False)
         timed.heartbeat_last_ok_at = trio.current_time() - 2.0
         timed_body, _ = metrics_exposition(attrs.evolve(handle, live=cast("Any", FakeLive(timed))))
         live_body, _ = metrics_exposition(live)
@@ -335,7 +336,15 @@ async def test_a_registry_per_bot_and_the_optional_heartbeat(tmp_path: Path) -> 
     assert value(live_got["polybot_heartbeat_healthy"]) == 1
     assert value(live_got["polybot_heartbeats"], "_total") == 41
     assert value(live_got["polybot_heartbeat_failures"], "_total") == 3
-    assert "polybot_heartbeat_age_seconds" not in live_got  # LiveStats has no time of it yet
+    assert "polybot_heartbeat_age_seconds" not in live_got  # no beat acknowledged yet
+    assert value(live_got["polybot_user_channel_ready"]) == 0  # this fake has no user feed
+    assert value(live_got["polybot_provisional_notional_usd"]) == 12.5
+    states = {
+        sample.labels["state"]: sample.value
+        for sample in live_got["polybot_live_fills"].samples
+        if sample.name.endswith("_total")
+    }
+    assert states == {"provisional": 2, "confirmed": 7, "failed": 1}
     timed_got = families(timed_body)
     assert value(timed_got["polybot_heartbeat_healthy"]) == 0
     assert 2.0 <= value(timed_got["polybot_heartbeat_age_seconds"]) < 3.0
