@@ -568,7 +568,9 @@ async def run_live(
         feed = UserFeed(
             urls.ws_user_url or cfg.venue.ws_user_url,
             creds,
-            [m.condition_id for m in universe.markets],
+            # Every market of the key (PROTOCOL.md 2): a fill is ours wherever it happens, and a
+            # list of thousands of condition ids would make a huge first frame.
+            [],
             cfg.feed,
             on_event=venue.on_user_event,
             reconcile=venue.reconcile,
