@@ -67,7 +67,7 @@ from bot.shell.forecast import (
 )
 from bot.shell.health import Reservoir, run_loop_lag_monitor, run_status_line
 from bot.shell.journal import open_journal
-from bot.shell.live_venue import ORDER_SENT, TRADE_FAILED, LiveVenue
+from bot.shell.live_venue import ORDER_SENT, TRADE_FAILED, LiveTradingRefused, LiveVenue
 from bot.shell.logsink import configure_logging, open_log_channel, run_log_writer
 from bot.shell.rest import RestClient
 from bot.shell.runner import RunnerStats, Submission, Trading, run_strategy
@@ -565,8 +565,9 @@ async def run_live(
             known=resumed.venue_orders,
             grace_s=cfg.shutdown.grace_s,
         )
+        feed_url = urls.ws_user_url or cfg.venue.ws_user_url
         feed = UserFeed(
-            urls.ws_user_url or cfg.venue.ws_user_url,
+            feed_url,
             creds,
             # Every market of the key (PROTOCOL.md 2): a fill is ours wherever it happens, and a
             # list of thousands of condition ids would make a huge first frame.
@@ -581,15 +582,17 @@ async def run_live(
         async with trio.open_nursery() as nursery:
             await nursery.start(venue.run, name="live venue")
             await nursery.start(feed.run, name="user feed")
+            if not feed.ready:
+                raise LiveTradingRefused(
+                    f"the user channel {feed_url} did not come up "
+                    f"({feed.statistics().last_error}): our fills would go unseen; not trading "
+                    "(`polybot doctor` checks it)"
+                )
             held: dict[str, int] = {}
             for (_, token), shares in resumed.portfolio.positions().items():
                 held[token] = held.get(token, 0) + shares
             await venue.check_positions({t: n for t, n in held.items() if n})
             task_status.started((venue, feed))
-
-
-class LiveTradingRefused(Exception):
-    """Live trading cannot start: the message says what is missing (never a secret)."""
 
 
 async def _close_at_exit(client: httpx.AsyncClient) -> None:

@@ -39,6 +39,7 @@ from bot.shell.bus import Bus
 from bot.shell.discovery import ProgressPrinter, discover
 from bot.shell.feed import MarketFeed
 from bot.shell.health_http import encode_health, serve_health, write_health_file
+from bot.shell.live_venue import LiveTradingRefused
 from bot.shell.recorder import FrameRecorder
 from bot.shell.rest import DEFAULT_RATE_LIMITS, RestClient
 from bot.shell.signals import cancel_on_signals
@@ -186,7 +187,7 @@ def _trio_main(main: Callable[[], Awaitable[None]], command: str = "polybot") ->
         trio.run(main)
     except* KeyboardInterrupt:  # a second Ctrl-C: the hard stop (no return inside except*)
         code = EXIT_INTERRUPTED
-    except* (CommandError, ConfigError) as group:  # the operator's to fix: the message says it
+    except* (CommandError, ConfigError, LiveTradingRefused) as group:  # the operator's to fix
         for error in _leaves(group):
             print(f"{command}: {error}", file=sys.stderr)
         code = EXIT_USAGE

@@ -75,12 +75,25 @@ if TYPE_CHECKING:
     from bot.core.wire.user import UserTrade
     from bot.shell.clob_trading import TradingClient
 
-__all__ = ["ORDER_SENT", "TRADE_FAILED", "FillReversed", "LiveStats", "LiveVenue"]
+__all__ = [
+    "ORDER_SENT",
+    "TRADE_FAILED",
+    "FillReversed",
+    "LiveStats",
+    "LiveTradingRefused",
+    "LiveVenue",
+]
 
 ORDER_SENT: Final = "order.sent"
 """The decision that journals our order id -> the venue's, before the order is posted."""
 TRADE_FAILED: Final = "trade.failed"
 """The decision that journals a provisional fill taken back (replayed at start)."""
+
+
+class LiveTradingRefused(Exception):
+    """Live trading cannot start safely; the message says why and what to check (never a
+    secret): missing keys, a first heartbeat the venue refused (no dead-man switch), a user
+    channel that did not come up (fills would go unseen)."""
 
 
 @attrs.frozen
@@ -375,6 +388,12 @@ class LiveVenue:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._heartbeat)
+                if not self.stats.heartbeat_ok:
+                    raise LiveTradingRefused(
+                        "the venue refused the first dead-man heartbeat, so a hung bot's orders "
+                        "would not be cancelled; not trading (see the log; `polybot doctor` "
+                        "checks auth)"
+                    )
                 for n in range(self._workers):
                     nursery.start_soon(self._worker, name=f"live venue worker {n}")
                 nursery.start_soon(self._canceller, name="live venue: cancels")

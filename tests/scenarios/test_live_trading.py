@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 import httpx
+import pytest
 import trio
 
 from bot.app import VenueUrls, run_bot
@@ -34,7 +35,7 @@ from bot.report import build_report, render_table
 from bot.runtime_cli import demo_discovery
 from bot.shell.discovery import discover
 from bot.shell.journal import open_journal
-from bot.shell.live_venue import ORDER_SENT, LiveVenue
+from bot.shell.live_venue import ORDER_SENT, LiveTradingRefused, LiveVenue
 from bot.shell.snapshot import take_snapshot
 from bot.shell.user_feed import UserFeed
 from bot.sim.venue import open_sim_venue
@@ -485,3 +486,41 @@ async def test_the_whole_bot_quotes_live_and_a_stop_leaves_nothing_resting(tmp_p
         for secret in (KEY.reveal(), KEY.reveal()[2:]):
             assert secret not in outputs
         assert all(f.strategy == "market_making" for f in fills)
+
+
+async def test_live_trading_refuses_to_start_without_a_working_dead_man_switch(
+    tmp_path: Path,
+) -> None:
+    # API credentials the venue does not know: every L2 request, the heartbeat first, is 401.
+    bad = Secrets(
+        private_key=KEY,
+        api_key=Secret("00000000-0000-0000-0000-000000000000"),
+        api_secret=Secret("c2VjcmV0LXRoYXQtaXMtd3Jvbmc="),
+        api_passphrase=Secret("wrong"),
+    )
+    cfg = attrs.evolve(live_config(tmp_path), secrets=bad)
+    async with open_sim_venue(small_config(), start_epoch_ms=START_MS) as venue:
+        urls = VenueUrls(venue.gamma_url, venue.clob_url, venue.ws_market_url, venue.ws_user_url)
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(LiveTradingRefused, match="refused the first dead-man heartbeat"),
+            flatten_subgroups=True,
+        ):
+            with trio.fail_after(20):
+                await run_bot(cfg, urls, console=False, live=True)
+        assert venue.app.accounts.orders == {}  # nothing was ever sent
+
+
+async def test_live_trading_refuses_to_start_when_the_user_channel_does_not_come_up(
+    tmp_path: Path,
+) -> None:
+    cfg = live_config(tmp_path)
+    async with open_sim_venue(small_config(), start_epoch_ms=START_MS) as venue:
+        # Nothing listens there: the fills would go unseen.
+        urls = VenueUrls(venue.gamma_url, venue.clob_url, venue.ws_market_url, "ws://127.0.0.1:9/")
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(LiveTradingRefused, match="user channel .* did not come up"),
+            flatten_subgroups=True,
+        ):
+            with trio.fail_after(20):
+                await run_bot(cfg, urls, console=False, live=True)
+        assert venue.app.accounts.orders == {}
