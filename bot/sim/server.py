@@ -1459,8 +1459,11 @@ class SimApp:
         if events:
             self.hub.broadcast(events)
 
-    def _cancel_orders(self, orders: list[RestingOrder]) -> dict[str, Any]:
-        """Cancel live orders (removing their size from the book); the venue's cancel answer."""
+    def _cancel_orders(
+        self, orders: list[RestingOrder], *, status: str = "CANCELED"
+    ) -> dict[str, Any]:
+        """Cancel live orders (removing their size from the book); the venue's cancel answer.
+        ``status`` is what the user channel says they became."""
         now = self.clock()
         canceled: list[str] = []
         events: list[WireEvent] = []
@@ -1469,29 +1472,18 @@ class SimApp:
                 continue
             order.canceled = True
             canceled.append(order.order_id)
-            self._user_emit(
-                order.owner, order.market, [_user_order_json(order, "CANCELLATION", now)]
-            )
+            event = _user_order_json(order, "CANCELLATION", now, cancel_status=status)
+            self._user_emit(order.owner, order.market, [event])
             events.extend(self.exchange.cancel_resting(order.order_id, now))
         self._publish(events)
         return {"canceled": canceled, "not_canceled": {}}
 
     def cancel_resolved(self, condition_id: str) -> int:
         """A market resolved: every account order resting on it is cancelled by the venue, as
-        ``CANCELED_MARKET_RESOLVED`` on the user channel (its books are already empty).
-        Returns how many."""
-        now = self.clock()
-        count = 0
-        for order in list(self.accounts.orders.values()):
-            if order.market != condition_id or not order.live:
-                continue
-            order.canceled = True
-            count += 1
-            event = _user_order_json(
-                order, "CANCELLATION", now, cancel_status="CANCELED_MARKET_RESOLVED"
-            )
-            self._user_emit(order.owner, order.market, [event])
-        return count
+        ``CANCELED_MARKET_RESOLVED`` on the user channel (its books are already empty, so the
+        book changes nothing). Returns how many."""
+        orders = [o for o in self.accounts.orders.values() if o.market == condition_id]
+        return len(self._cancel_orders(orders, status="CANCELED_MARKET_RESOLVED")["canceled"])
 
     def _delete(
         self, path: str, _query: Mapping[str, list[str]], body: bytes, headers: Mapping[str, str]
