@@ -69,13 +69,13 @@ from bot.shell.health import Reservoir, run_loop_lag_monitor, run_status_line
 from bot.shell.journal import open_journal
 from bot.shell.live_venue import ORDER_SENT, TRADE_FAILED, LiveTradingRefused, LiveVenue
 from bot.shell.logsink import configure_logging, open_log_channel, run_log_writer
-from bot.shell.rest import RestClient
+from bot.shell.rest import DEFAULT_RATE_LIMITS, RestClient
 from bot.shell.runner import RunnerStats, Submission, Trading, run_strategy
 from bot.shell.signer import OrderSigner
 from bot.shell.user_feed import UserFeed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
     from bot.config import Config, DiscoveryConfig
@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from bot.core.universe import Universe
     from bot.shell.journal import Journal
     from bot.shell.logsink import LogChannel
+    from bot.shell.rest import RateLimit
 
 
 @attrs.frozen
@@ -94,6 +95,26 @@ class VenueUrls:
     ws_market_url: str
     ws_user_url: str = ""
     """The user channel (live trading only)."""
+
+
+def rest_client(
+    cfg: Config,
+    urls: VenueUrls,
+    http: httpx.AsyncClient,
+    rng: random.Random,
+    *,
+    rate_limits: Iterable[RateLimit] = DEFAULT_RATE_LIMITS,
+) -> RestClient:
+    """The venue's REST client with the config's retry backoff; ``rate_limits`` as the caller
+    needs them (the public endpoints by default, ``ALL_RATE_LIMITS`` where it trades)."""
+    return RestClient(
+        http,
+        gamma_url=urls.gamma_url,
+        clob_url=urls.clob_url,
+        backoff=Backoff(cfg.feed.reconnect_base_s, cfg.feed.reconnect_max_s),
+        rng=rng,
+        rate_limits=rate_limits,
+    )
 
 
 @attrs.define(eq=False)
@@ -321,13 +342,7 @@ async def _start_app(
 ) -> BotHandle:
     client = httpx.AsyncClient(timeout=cfg.venue.http_timeout_s)
     app.start_soon(_close_at_exit, client, name="httpx client")
-    rest = RestClient(
-        client,
-        gamma_url=urls.gamma_url,
-        clob_url=urls.clob_url,
-        backoff=Backoff(cfg.feed.reconnect_base_s, cfg.feed.reconnect_max_s),
-        rng=rng,
-    )
+    rest = rest_client(cfg, urls, client, rng)
     progress = ProgressPrinter()
     logger.info("discovering markets at {}", urls.gamma_url)
     universe = await discover(rest, discovery, now=datetime.now(UTC), progress=progress)
@@ -533,14 +548,7 @@ async def run_live(
     if missing or secrets.private_key is None:
         raise LiveTradingRefused("; ".join(missing))
     async with httpx.AsyncClient(timeout=cfg.venue.http_timeout_s) as http:
-        rest = RestClient(
-            http,
-            gamma_url=urls.gamma_url,
-            clob_url=urls.clob_url,
-            backoff=Backoff(cfg.feed.reconnect_base_s, cfg.feed.reconnect_max_s),
-            rng=rng,
-            rate_limits=ALL_RATE_LIMITS,
-        )
+        rest = rest_client(cfg, urls, http, rng, rate_limits=ALL_RATE_LIMITS)
         signer = OrderSigner(secrets.private_key)
         creds = await obtain_api_creds(rest, signer, secrets)
         client = TradingClient(

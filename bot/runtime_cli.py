@@ -31,9 +31,8 @@ import attrs
 import httpx
 import trio
 
-from bot.app import BotHandle, VenueUrls, run_bot
+from bot.app import BotHandle, VenueUrls, rest_client, run_bot
 from bot.config import ConfigError
-from bot.core.backoff import Backoff
 from bot.core.money import format_units
 from bot.shell.bus import Bus
 from bot.shell.discovery import ProgressPrinter, discover
@@ -334,13 +333,7 @@ async def _scan(config: Config, use_sim: bool) -> None:
 
 async def _discover(config: Config, urls: VenueUrls, discovery: DiscoveryConfig) -> Universe:
     async with httpx.AsyncClient(timeout=config.venue.http_timeout_s) as client:
-        rest = RestClient(
-            client,
-            gamma_url=urls.gamma_url,
-            clob_url=urls.clob_url,
-            backoff=Backoff(config.feed.reconnect_base_s, config.feed.reconnect_max_s),
-            rng=random.Random(),
-        )
+        rest = _rest_client(config, urls, client)
         progress = ProgressPrinter()
         universe = await discover(rest, discovery, now=datetime.now(UTC), progress=progress)
         progress.finish()
@@ -488,16 +481,8 @@ def _rest_client(
     *,
     rate_limits: Iterable[RateLimit] = DEFAULT_RATE_LIMITS,
 ) -> RestClient:
-    """The venue's REST client with the config's retry backoff; ``rate_limits`` as the caller
-    needs them (the public endpoints by default, ``ALL_RATE_LIMITS`` where it trades)."""
-    return RestClient(
-        client,
-        gamma_url=urls.gamma_url,
-        clob_url=urls.clob_url,
-        backoff=Backoff(config.feed.reconnect_base_s, config.feed.reconnect_max_s),
-        rng=random.Random(),
-        rate_limits=rate_limits,
-    )
+    """``bot.app.rest_client`` with a fresh jitter source (one-shot commands)."""
+    return rest_client(config, urls, client, random.Random(), rate_limits=rate_limits)
 
 
 def _add_source_arguments(parser: argparse.ArgumentParser, markets_default: int | None) -> None:
