@@ -46,7 +46,7 @@ import attrs
 import trio
 from loguru import logger
 
-from bot.core.money import Side, format_units
+from bot.core.money import Side, format_units, notional_units
 from bot.core.trading import Decision, Fill, Order, OrderStatus, OrderUpdate
 from bot.core.user_events import (
     FillConfirmed,
@@ -763,7 +763,7 @@ class LiveVenue:
 
 
 def _notional(fill: Fill) -> int:
-    return fill.price * fill.size // 1_000_000
+    return notional_units(fill.price, fill.size, round_up=fill.side is Side.BUY)
 
 
 def _our_size(trade: UserTrade, venue_id: str) -> int:
