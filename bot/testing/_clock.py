@@ -41,7 +41,11 @@ THREAD_WAIT_LIMIT_S: Final = 10.0
 clock still does not jump while the thread is active."""
 
 _POLL_S: Final = 0.0001
-"""How long the guard sleeps, the GIL released, between two looks at the thread."""
+"""How long the guard sleeps, the GIL released, between two looks at the thread.
+
+These are blocking ``time.sleep`` calls on the event loop's thread, on purpose: holding the
+scheduler until the worker thread is done is the whole point of the guard. It is installed only
+under pytest-trio's ``MockClock`` (``guard_threads``), never in a running bot."""
 
 
 def _abort(_raise_cancel: object) -> trio.lowlevel.Abort:
