@@ -46,7 +46,7 @@ from bot.core.trading import (
 from bot.core.wire.market_events import MarketResolved
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
     from bot.config import MarketMakingConfig
     from bot.core.book import BookView
@@ -355,8 +355,9 @@ class MarketMaker(Strategy):
     Quotes are pulled (``CancelAll`` on the YES token and a ``quotes.pulled`` decision) when a
     token of the market turns stale (``on_stale``) or its YES view is unusable (missing, stale,
     one-sided, crossed), and quoting resumes with the next usable book update (``quotes.resumed``).
-    A resolved market is cancelled and never quoted again. Fills need nothing special: the skew
-    reads the position from ``ctx.inventory`` on the next update.
+    A resolved market is cancelled and never quoted again. When a quote's final update arrives
+    (filled, or its cancel done) the market is requoted at once: the skew reads the new position
+    from ``ctx.inventory``, and a replacement held back for room goes out.
     """
 
     name = "market_making"
@@ -444,7 +445,11 @@ class MarketMaker(Strategy):
         elif isinstance(event, OrderUpdate) and event.status.terminal:
             self._cancelling.discard(event.order_id)
             state = self._by_token.get(event.token_id)
-            if state is not None:
+            if state is not None and event.status is not OrderStatus.REJECTED:
+                # A quote is gone (filled, or a cancel is final): requote now with the new
+                # position and room, not at the next book update (a quiet book may be long).
+                actions += self._refresh(ctx, state)
+            elif state is not None:
                 # A quote refused (a post-only that would cross, a risk limit) is placed again
                 # after REJECT_RETRY_S instead of waiting out the whole pending timeout; not at
                 # once, which would turn a standing refusal into a storm of orders.
@@ -484,14 +489,17 @@ class MarketMaker(Strategy):
                     up += order.remaining
                 else:
                     down += order.remaining
-        plan = plan_quotes(
-            view,
-            position,
-            self.params,
-            state.market.min_order_size,
-            pending_up=up,
-            pending_down=down,
-        )
+
+        def plan(replaced_up: int = 0, replaced_down: int = 0) -> QuotePlan:
+            return plan_quotes(
+                view,
+                position,
+                self.params,
+                state.market.min_order_size,
+                pending_up=up + replaced_up,
+                pending_down=down + replaced_down,
+            )
+
         actions: list[Action] = []
         if state.pulled is not None:
             actions.append(
@@ -504,7 +512,7 @@ class MarketMaker(Strategy):
             )
             state.pulled = None
         state.active = True
-        actions += self._reconcile(ctx, state, plan)
+        actions += self._reconcile(ctx, state, plan(), plan)
         return actions
 
     def _unusable(self, ctx: Context, state: _MarketState) -> str | None:
@@ -560,7 +568,22 @@ class MarketMaker(Strategy):
                 return order
         return None
 
-    def _reconcile(self, ctx: Context, state: _MarketState, plan: QuotePlan) -> list[Action]:
+    def _reconcile(
+        self,
+        ctx: Context,
+        state: _MarketState,
+        plan: QuotePlan,
+        replan: Callable[[int, int], QuotePlan],
+    ) -> list[Action]:
+        """Cancel what no longer stands for the plan; place what is missing.
+
+        A replacement's room keeps out what the quotes it replaces may still fill: their
+        cancels are on their way, and a fill can land first (paper and live alike). When that
+        leaves less than the planned size, the replacement waits for the cancels' final
+        updates (``on_event`` refreshes the market then) rather than rest a smaller quote that
+        the next update would replace again. ``replan(up, down)`` is the plan with that much
+        more kept out.
+        """
         live = self._live(ctx, state)
         bid, ask = plan.bid, plan.ask
         keep = {
@@ -568,7 +591,11 @@ class MarketMaker(Strategy):
             ASK_TAG: self._keep(live[ASK_TAG], ask, plan.tick, bid.price if bid else None),
         }
         kept_bid, kept_ask = keep[BID_TAG], keep[ASK_TAG]
-        if kept_bid is not None and kept_ask is not None and kept_bid.price >= kept_ask.price:
+        if (
+            kept_bid is not None
+            and kept_ask is not None
+            and _as_yes(kept_bid)[1] >= _as_yes(kept_ask)[1]  # an ask may rest as a NO bid
+        ):
             keep[BID_TAG] = None
         note = (
             f"fair {format_units(plan.fair2 // 2)} shift {format_units(-plan.skew)} "
@@ -580,8 +607,10 @@ class MarketMaker(Strategy):
             orders = live[tag]
             if orders:
                 state.pending.pop(tag, None)  # what was in flight has landed
+            replaced = 0
             for order in orders:
                 if order is not kept:
+                    replaced += order.remaining
                     why = (
                         "requote"
                         if wanted is not None
@@ -594,6 +623,10 @@ class MarketMaker(Strategy):
             pending = state.pending.get(tag)
             if pending is not None and ctx.now - pending.since < self._pending_timeout_s:
                 continue
+            if replaced:
+                safe = replan(replaced, 0).bid if tag == BID_TAG else replan(0, replaced).ask
+                if safe is None or safe.size < wanted.size:
+                    continue  # placed once the cancels are final
             state.pending[tag] = _Pending(wanted, ctx.now)
             token, side, price = state.yes, wanted.side, wanted.price
             if side is Side.SELL and ctx.inventory.position_of(self.name, state.yes) < wanted.size:

@@ -485,6 +485,15 @@ def test_kept_quotes_never_cross_each_other() -> None:
     assert prices(actions) == (u("0.49"), None)
 
 
+def test_an_ask_resting_as_a_no_bid_is_compared_in_yes_terms() -> None:
+    # Our YES ask at 0.51 rests as a NO bid at 0.49: a bid at 0.49 is below it, not at it.
+    book = view("0.45", "0.55")
+    no_bid = attrs.evolve(order("a1", "ask", "0.49", token=NO), side=Side.BUY)
+    resting = [order("b1", "bid", "0.49"), no_bid]
+    strategy = maker(half_spread_ticks=1, requote_ticks=0)
+    assert strategy.on_books(ctx(book, orders=resting), [YES]) == []
+
+
 def test_a_quote_in_flight_is_not_placed_twice() -> None:
     strategy = maker()
     assert len(places(strategy.on_books(ctx(view("0.50", "0.54"), now=100.0), [YES]))) == 2
@@ -538,6 +547,56 @@ def test_a_cancel_in_flight_is_not_sent_again_nor_taken_for_a_quote() -> None:
     assert cancels(first) == ["b1"]
     # b1 still shows (its cancel is queued) and the new bid has not landed yet.
     assert strategy.on_books(ctx(view("0.50", "0.54"), orders=resting, now=100.1), [YES]) == []
+
+
+def test_a_replacement_near_the_limit_waits_until_the_cancel_is_final() -> None:
+    # 80 held, limit 100: the resting bid (20 to buy) may still fill while its cancel is on its
+    # way, so a second bid of 20 now could take the position to 120.
+    strategy = maker()
+    held = {YES: u("80")}
+    resting = [order("b1", "bid", "0.44"), order("a1", "ask", "0.52")]  # wanted 0.47 / 0.52
+    book = view("0.50", "0.54")
+    first = strategy.on_books(ctx(book, held=held, orders=resting, now=100.0), [YES])
+    assert cancels(first) == ["b1"]
+    assert "bid" not in places(first)
+    # Still showing while the cancel travels: nothing more.
+    assert strategy.on_books(ctx(book, held=held, orders=resting, now=100.1), [YES]) == []
+    # It filled 5 before the cancel took: the final update requotes at once, for the room left.
+    held = {YES: u("85")}
+    gone = OrderUpdate(
+        "b1", NAME, YES, Side.BUY, u("0.44"), u("20"), u("5"), OrderStatus.CANCELED, ""
+    )
+    after = strategy.on_event(ctx(book, held=held, orders=resting[1:], now=100.2), gone)
+    bid = places(after)["bid"]
+    assert bid.size == u("15")
+    assert u("85") + bid.size <= u("100")
+
+
+def test_a_replacement_far_from_the_limit_goes_out_with_the_cancel() -> None:
+    strategy = maker()
+    resting = [order("b1", "bid", "0.46"), order("a1", "ask", "0.54")]
+    actions = strategy.on_books(
+        ctx(view("0.50", "0.54"), held={YES: u("40")}, orders=resting), [YES]
+    )
+    # 40 held + 20 that b1 may still buy + 20 for the new bid stays within 100.
+    assert cancels(actions) == ["b1"]
+    assert places(actions)["bid"].size == u("20")
+
+
+def test_a_filled_quote_is_requoted_with_the_new_position_at_once() -> None:
+    strategy = maker(inventory_limit=Decimal(40))
+    book = view("0.50", "0.54")
+    strategy.on_books(ctx(book, now=100.0), [YES])
+    landed = [order("b1", "bid", "0.50"), order("a1", "ask", "0.54")]
+    assert strategy.on_books(ctx(book, orders=landed, now=100.1), [YES]) == []
+    filled = OrderUpdate(
+        "b1", NAME, YES, Side.BUY, u("0.50"), u("20"), u("20"), OrderStatus.MATCHED, ""
+    )
+    asks = [order("a1", "ask", "0.54")]
+    actions = strategy.on_event(ctx(book, held={YES: u("20")}, orders=asks, now=100.5), filled)
+    bid = places(actions)["bid"]
+    assert bid.price < u("0.50")  # skewed down: long 20 of 40
+    assert bid.size == u("20")
 
 
 # --------------------------------------------------------------------------------------------
