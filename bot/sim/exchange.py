@@ -1815,6 +1815,11 @@ class SimExchange:
         planted = self._opportunity_size()
         before = self._top(state)
         changes: list[WireEvent] = []
+        # The best bid absorbs all of the planted size (a bidder joins it if it is thinner), so
+        # the competitor's uncross takes every cheap share and none outlives the opportunity
+        # (on an event's member one would be a neg-risk arbitrage nobody injected).
+        if state.bids[bid] < planted:
+            self._set(state, _BUY, bid, planted, False, changes)
         self._set(state, _SELL, ask, state.asks.get(ask, 0) + planted, False, changes)
         market = state.market
         opportunity = self._register(
@@ -1824,7 +1829,7 @@ class SimExchange:
             token_ids=(market.yes_token, market.no_token),
             prices=(ask, ONE - bid),
             edge=bid - ask,
-            size=min(planted, state.bids[bid]),
+            size=planted,
             now_ms=now_ms,
             event_id=market.event_id,
         )

@@ -8,6 +8,7 @@ mismatch along the way.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -597,6 +598,47 @@ def test_neg_risk_opportunity_and_its_expiry() -> None:
     replica.assert_matches(exchange)
     assert replica.mismatches == 0
     assert replica.top_mismatches == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_cheap_price_outlives_the_opportunities(seed: int) -> None:
+    # The flow alone never prices an event's member through its fair price, and a taken
+    # opportunity leaves nothing cheap behind: a scenario that injects one edge must not find
+    # another the venue made by accident. (A complement's planted ask larger than the bid it
+    # crossed once outlived it; on an event's member that can be a neg-risk arbitrage.)
+    universe, exchange = make(seed=seed, n_binary=0, n_temperature_events=1, n_election_events=3)
+    kinds = [  # complements land on events' members here: no stand-alone binaries
+        OpportunityKind.COMPLEMENT,
+        OpportunityKind.NEG_RISK,
+        OpportunityKind.COMPLEMENT,
+        OpportunityKind.TEMPERATURE_MISPRICE,
+    ]
+    period = FlowConfig().opportunity_lifetime_ms // 10 + 100  # each expires before the next
+    now = NOW
+    injected = checked = 0
+    for step in range(20 * period):
+        now += 10
+        exchange.step(now)
+        if step % period == 0:
+            with contextlib.suppress(NoSuitableMarket):
+                exchange.inject(kinds[step // period % len(kinds)], now)
+                injected += 1
+        exchange.expire(now)
+        if exchange.open_opportunities:
+            continue
+        checked += 1
+        for event in universe.events:
+            if any(exchange.is_closed(m.condition_id) for m in event.markets):
+                continue
+            books = [exchange.book(m.yes_token) for m in event.markets]
+            for market, book in zip(event.markets, books, strict=True):
+                fair = exchange.fair_price(market.condition_id)  # members' fairs do not drift
+                assert book.best_ask() is None or book.best_ask_price > fair, (step, market)
+                assert book.best_bid() is None or book.best_bid_price < fair, (step, market)
+            if all(book.best_ask() for book in books):
+                assert sum(book.best_ask_price for book in books) > ONE, (step, event.id)
+    assert injected >= 18
+    assert checked >= 1_500  # about 100 steps after each expiry
 
 
 def test_temperature_mispricing_opportunity() -> None:
