@@ -98,7 +98,11 @@ class DevTools:
 async def devtools_page_url(profile: Path, page: str) -> str:
     """The WebSocket URL of the tab showing ``page``, once the browser announced its port."""
     port_file = profile / "DevToolsActivePort"
-    await wait_until(port_file.exists, limit_s=20)
+
+    def announced() -> bool:  # the file shows up before its lines are written
+        return port_file.exists() and len(port_file.read_text().splitlines()) >= 2
+
+    await wait_until(announced, limit_s=20)
     port = int(port_file.read_text().splitlines()[0])
     async with httpx.AsyncClient(timeout=5) as client:
         with trio.fail_after(10):
