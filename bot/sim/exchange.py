@@ -96,7 +96,8 @@ Opportunities
 
 * ``COMPLEMENT``: a YES ask below the YES best bid (a transient cross). Because the NO ask is
   ``1 - YES bid``, buying YES at the ask and NO at its ask costs ``1 - edge`` for a pair that pays
-  1.
+  1. Planted on a stand-alone binary when one fits: on an event's member the cheap ask would
+  also lower the event's sum of asks (a second, neg-risk, edge in the same injection).
 * ``NEG_RISK``: the brackets' best YES asks are lowered, on their ticks, so the sum of the
   event's YES asks is below 1 by at least the drawn edge: first within each spread, and where
   that is not enough (a ladder of 0.01 brackets) further down, pulling the bids the new asks
@@ -490,6 +491,7 @@ class SimExchange:
         init=False, factory=list, repr=False
     )
     _temperature: list[_Market] = attrs.field(init=False, factory=list, repr=False)
+    _standalone: list[_Market] = attrs.field(init=False, factory=list, repr=False)
     _cum: list[int] = attrs.field(init=False, factory=list, repr=False)
     _total: int = attrs.field(init=False, default=0, repr=False)
     _cut_tick: float = attrs.field(init=False, default=0.0, repr=False)
@@ -522,6 +524,8 @@ class SimExchange:
             self._by_token[market.yes_token] = (state, True)
             self._by_token[market.no_token] = (state, False)
             self._by_condition[market.condition_id] = state
+            if market.event_id is None:
+                self._standalone.append(state)
         for event in self.universe.events:
             members = tuple(self._by_condition[m.condition_id] for m in event.markets)
             self._events.append((event, members))
@@ -1802,10 +1806,10 @@ class SimExchange:
         return self.rng.randint(low // _CENT, high // _CENT) * _CENT
 
     def _inject_complement(self, now_ms: int) -> tuple[Opportunity, list[WireEvent]] | None:
-        state = self._scan(
-            self._states,
-            lambda s: not s.queues and s.bids and s.asks and s.yes.best_bid_price >= 2 * s.tick,
-        )
+        def fits(s: _Market) -> bool:
+            return bool(not s.queues and s.bids and s.asks and s.yes.best_bid_price >= 2 * s.tick)
+
+        state = self._scan(self._standalone, fits) or self._scan(self._states, fits)
         if state is None:
             return None
         rng = self.rng

@@ -570,6 +570,22 @@ def test_complement_opportunity_and_its_expiry() -> None:
     assert (stats.opportunities_injected, stats.opportunities_expired) == (1, 1)
 
 
+def test_a_complement_is_planted_on_a_stand_alone_binary_when_one_fits() -> None:
+    # On an event's member the cheap ask would also be a neg-risk edge: two kinds in one.
+    universe, exchange = make(seed=5, n_binary=3, n_temperature_events=2, n_election_events=3)
+    for step in range(12):
+        now = NOW + step * 10_000
+        opportunity, _ = exchange.inject(OpportunityKind.COMPLEMENT, now)
+        [cid] = opportunity.condition_ids
+        assert universe.market(cid).event_id is None
+        exchange.expire(opportunity.expires_ms)
+    # None at all: an event's member it is.
+    universe, exchange = make(seed=5, n_binary=0, n_temperature_events=1, n_election_events=1)
+    opportunity, _ = exchange.inject(OpportunityKind.COMPLEMENT, NOW)
+    [cid] = opportunity.condition_ids
+    assert universe.market(cid).event_id is not None
+
+
 def test_neg_risk_opportunity_and_its_expiry() -> None:
     universe, exchange = make(seed=3)
     replica = Replica(universe, exchange, NOW)
