@@ -170,6 +170,14 @@ class Engine:
     def all_open_orders(self) -> Collection[Order]:
         return self._orders.values()
 
+    def resting_buys(self, token_id: str) -> int:
+        """Shares the open buy orders on ``token_id`` may still buy (cancels in flight too)."""
+        return sum(
+            o.remaining
+            for o in self._orders.values()
+            if o.token_id == token_id and o.side is Side.BUY
+        )
+
     def resting_buy_notional(self) -> int:
         """What the resting buy orders would cost if they all filled."""
         return sum(
@@ -260,6 +268,7 @@ class Engine:
             position=position,
             exposure=exposure,
             now=now,
+            resting_buys=self.resting_buys(token),
         )
 
     def _exposure(self) -> int:

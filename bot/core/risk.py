@@ -90,6 +90,7 @@ class RiskGate:
         position: int,
         exposure: int,
         now: float,
+        resting_buys: int = 0,
     ) -> str | None:
         """``None`` when ``order`` may go to the venue, else why not.
 
@@ -101,6 +102,9 @@ class RiskGate:
             position: the net position in the token, all strategies, micro-units of shares.
             exposure: the current total exposure (open positions' cost plus resting buys).
             now: monotonic seconds (for the order rate).
+            resting_buys: shares the open buy orders on the token (all strategies, including
+                ones being cancelled) may still buy: ``max_position_shares`` bounds the
+                position they would make together with this order, not the position alone.
         """
         reason = self._reason(
             order,
@@ -110,6 +114,7 @@ class RiskGate:
             position=position,
             exposure=exposure,
             now=now,
+            resting_buys=resting_buys,
         )
         if reason is None:
             self._recent.append(now)
@@ -127,6 +132,7 @@ class RiskGate:
         position: int,
         exposure: int,
         now: float,
+        resting_buys: int,
     ) -> str | None:
         limits = self.limits
         token = order.token_id
@@ -175,6 +181,12 @@ class RiskGate:
             return (
                 f"position {format_units(position)} {'+' if signed > 0 else '-'} "
                 f"{format_units(order.size)} would exceed max_position_shares "
+                f"{format_units(limits.max_position)} on {token}"
+            )
+        if order.side is Side.BUY and after + resting_buys > limits.max_position:
+            return (
+                f"position {format_units(position)} + resting buys {format_units(resting_buys)} "
+                f"+ {format_units(order.size)} would exceed max_position_shares "
                 f"{format_units(limits.max_position)} on {token}"
             )
         if order.side is Side.BUY and exposure + notional > limits.max_total_exposure:

@@ -265,6 +265,20 @@ def test_cancels_touch_only_the_strategys_own_orders() -> None:
     assert len(eng.open_orders("other")) == 1
 
 
+def test_resting_bids_of_every_strategy_count_against_the_position_limit() -> None:
+    venue = Script(fills={"y": 0})  # nothing fills: the bids rest
+    limits = RiskLimits.from_config(RiskConfig(max_position_shares=Decimal(25)))
+    eng = Engine(UNIVERSE, Book(), RiskGate(limits), venue, VIEWS.get)
+    bid = Place("y", Side.BUY, 400_000, 10 * ONE)
+    assert eng.submit("mm", [bid], 0.0, 0).rejections == []
+    assert eng.submit("other", [bid], 0.0, 0).rejections == []
+    (refused,) = eng.submit("mm", [bid], 0.0, 0).rejections  # 30 could fill, limit 25
+    assert "resting buys 20" in refused.reason
+    assert eng.resting_buys("y") == 20 * ONE
+    eng.submit("other", [CancelAll("y")], 0.0, 0)
+    assert eng.submit("mm", [bid], 0.0, 0).rejections == []
+
+
 def test_the_kill_switch_cancels_resting_orders_and_refuses_new_ones() -> None:
     venue = Script(fills={"y": 0})
     views = dict(VIEWS)

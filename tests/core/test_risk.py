@@ -47,6 +47,7 @@ def check(
     position: int = 0,
     exposure: int = 0,
     now: float = 0.0,
+    resting_buys: int = 0,
 ) -> str | None:
     return gate.check(
         order,
@@ -56,6 +57,7 @@ def check(
         position=position,
         exposure=exposure,
         now=now,
+        resting_buys=resting_buys,
     )
 
 
@@ -90,6 +92,18 @@ def test_each_check_refuses_with_its_reason(
     assert reason is not None
     assert words in reason
     assert gate.rejections == 1
+
+
+def test_resting_buys_count_against_the_position_limit() -> None:
+    # 60 held and 30 more bid for: another 10 is fine, 11 is not (all three could fill).
+    gate = RiskGate(LIMITS)
+    assert check(gate, buy(), position=60 * ONE, resting_buys=30 * ONE) is None
+    reason = check(gate, buy(size=11 * ONE), position=60 * ONE, resting_buys=30 * ONE)
+    assert reason is not None
+    assert "position 60 + resting buys 30 + 11 would exceed max_position_shares 100" in reason
+    # Selling is never held back by bids resting elsewhere.
+    sell = Place("y", Side.SELL, 400_000, 10 * ONE)
+    assert check(gate, sell, position=100 * ONE, resting_buys=50 * ONE) is None
 
 
 def test_a_stale_flag_on_the_view_itself_is_a_veto() -> None:
