@@ -497,8 +497,9 @@ class ForecastTaker(Strategy):
     arrives every fill it can get is still worth at least ``min_edge``.
 
     Guards: never on a stale book (``ctx.usable``), never above ``max_shares`` of position, one
-    buy per token per ``cooldown_s`` (a timer re-checks when it ends), not on a forecast older
-    than ``FORECAST_MAX_AGE_REFRESHES`` refreshes, not after a ladder resolved.
+    buy per token per ``cooldown_s`` (a timer re-checks when it ends) and none while the last
+    one is still open (``in_flight``: its fills are not in the position yet), not on a forecast
+    older than ``FORECAST_MAX_AGE_REFRESHES`` refreshes, not after a ladder resolved.
 
     Decisions: one per forecast update (``forecast.update`` or ``forecast.unmatched``), one per
     buy (``forecast.buy``), one whenever a token's opportunity opens, changes reason or closes
@@ -715,6 +716,10 @@ class ForecastTaker(Strategy):
         if last is not None and ctx.now - last < self._cooldown_s:
             self._cooling.setdefault(token, last + self._cooldown_s)
             return _Plan("cooldown", edge)
+        if any(order.token_id == token for order in ctx.orders.values()):
+            # The last buy has not ended yet (live: its answer is on the way): its fills are
+            # not in the position, so sizing now could take the position past max_shares.
+            return _Plan("in_flight", edge)
         room = self._max_shares - ctx.inventory.position_of(self.name, token)
         if room <= 0:
             return _Plan("position_cap", edge)

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -27,9 +27,12 @@ from bot.core.strategies.forecast import (
     parse_city_day,
     temperature_ladder,
 )
-from bot.core.trading import Context, Decision, Inventory, OrderType, Place
+from bot.core.trading import Context, Decision, Inventory, Order, OrderType, Place
 from bot.core.universe import Event, Market, Outcome, Universe
 from bot.core.wire.market_events import Level, MarketResolved
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # --------------------------------------------------------------------------------------------
 # Brackets
@@ -332,13 +335,14 @@ def context(
     now: float = 100.0,
     held: dict[str, int] | None = None,
     stale: frozenset[str] = frozenset(),
+    orders: Sequence[Order] = (),
 ) -> Context:
     return Context(
         now=now,
         books={view.asset_id: view for view in books},
         universe=universe,
         inventory=Positions(held),
-        orders={},
+        orders={order.id: order for order in orders},
         stale=stale,
     )
 
@@ -442,6 +446,35 @@ def test_size_is_capped_by_max_shares_and_the_position_held() -> None:
     assert places(actions) == []
     (seen,) = decisions(actions, "forecast.opportunity")
     assert seen.detail["action"] == "position_cap"
+
+
+def test_no_buy_while_the_last_one_is_still_open() -> None:
+    # No cooldown, and the last FAK's answer is still on its way (live): its fills are not in
+    # the position yet, so a second buy sized on the position could pass max_shares.
+    taker, universe, books = setup(
+        TWO, [book("y0", [("0.30", "500")])], max_shares=Decimal(100), cooldown_s=0.0
+    )
+    (first,) = places(taker.on_event(context(universe, books), forecast(17.5)))
+    open_order = Order(
+        id="f1",
+        strategy=taker.name,
+        token_id="y0",
+        side=Side.BUY,
+        price=first.price,
+        size=first.size,
+        order_type=OrderType.FAK,
+        tag="forecast",
+    )
+    actions = taker.on_books(context(universe, books, now=100.5, orders=[open_order]), ["y0"])
+    assert places(actions) == []
+    (seen,) = decisions(actions, "forecast.opportunity")
+    assert seen.detail["action"] == "in_flight"
+    # It ended with 100 bought: the cap holds from the position now.
+    later = taker.on_books(context(universe, books, now=101.0, held={"y0": 100 * ONE}), ["y0"])
+    assert places(later) == []
+    # It ended with nothing bought: buying again is fine.
+    again = taker.on_books(context(universe, books, now=101.5), ["y0"])
+    assert [p.size for p in places(again)] == [100 * ONE]
 
 
 def test_buys_no_on_a_rich_bracket() -> None:
