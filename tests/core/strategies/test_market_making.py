@@ -729,3 +729,142 @@ def test_the_ask_is_a_no_bid_unless_yes_is_held_to_sell() -> None:
     again = maker().on_books(ctx(view("0.50", "0.54"), orders=[resting]), [YES])
     assert "ask" not in raw_places(again)
     assert cancels(again) == []
+
+
+# --------------------------------------------------------------------------------------------
+# The inventory limit against a venue that answers late
+
+
+@attrs.define(eq=False)
+class LateVenue:
+    """The engine and venue as the strategy meets them live: intents are taken later, cancels
+    are confirmed later, and any order, one being cancelled too, may fill at any moment."""
+
+    held: dict[str, int] = attrs.field(factory=lambda: {YES: 0, NO: 0})
+    orders: dict[str, Order] = attrs.field(factory=dict)
+    intents: list[Action] = attrs.field(factory=list)
+    cancelling: set[str] = attrs.field(factory=set)
+    updates: list[OrderUpdate] = attrs.field(factory=list)
+    count: int = 0
+
+    def take(self) -> None:
+        action = self.intents.pop(0)
+        if isinstance(action, Place):
+            self.count += 1
+            oid = f"o{self.count}"
+            if action.side is Side.SELL and action.size > self.held[action.token_id]:
+                status, order = OrderStatus.REJECTED, None  # no short selling
+            else:
+                status = OrderStatus.LIVE
+                order = Order(
+                    oid,
+                    NAME,
+                    action.token_id,
+                    action.side,
+                    action.price,
+                    action.size,
+                    post_only=True,
+                    tag=action.tag,
+                )
+                self.orders[oid] = order
+            if order is None:
+                self.updates.append(
+                    OrderUpdate(
+                        oid,
+                        NAME,
+                        action.token_id,
+                        action.side,
+                        action.price,
+                        action.size,
+                        0,
+                        status,
+                    )
+                )
+        elif isinstance(action, Cancel) and action.order_id in self.orders:
+            self.cancelling.add(action.order_id)
+        elif isinstance(action, CancelAll):
+            self.cancelling.update(
+                oid for oid, o in self.orders.items() if o.token_id == action.token_id
+            )
+
+    def end(self, order: Order, status: OrderStatus) -> None:
+        del self.orders[order.id]
+        self.cancelling.discard(order.id)
+        order.status = status
+        self.updates.append(
+            OrderUpdate(
+                order.id,
+                NAME,
+                order.token_id,
+                order.side,
+                order.price,
+                order.size,
+                order.filled,
+                status,
+            )
+        )
+
+    def fill(self, order: Order, size: int) -> None:
+        order.filled += size
+        self.held[order.token_id] += size if order.side is Side.BUY else -size
+        if not order.remaining:
+            self.end(order, OrderStatus.MATCHED)
+
+    def worst(self) -> tuple[int, int]:
+        """How long and how short YES (NO counts as short YES) the strategy would be if every
+        order resting or still to be taken filled on one side."""
+        position = self.held[YES] - self.held[NO]
+        up = down = 0
+        pending = [(o.token_id, o.side, o.remaining) for o in self.orders.values()]
+        pending += [(a.token_id, a.side, a.size) for a in self.intents if isinstance(a, Place)]
+        for token, side, size in pending:
+            if (token == YES) == (side is Side.BUY):
+                up += size
+            else:
+                down += size
+        return position + up, down - position
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_the_inventory_limit_holds_whatever_the_venue_answers_late(data: st.DataObject) -> None:
+    limit = u("20")
+    strategy = maker(
+        quote_size=Decimal(10),
+        inventory_limit=Decimal(20),
+        half_spread_ticks=1,
+        requote_ticks=0,
+        skew_ticks=2,
+    )
+    venue = LateVenue()
+    book = view("0.49", "0.51")
+    for step in range(120):
+        now = 100.0 + step * 0.01  # well inside the pending timeout: placements land
+        ctx = Context(
+            now=now,
+            books={YES: book},
+            universe=UNIVERSE,
+            inventory=Positions(venue.held),
+            orders=dict(venue.orders),
+            stale=set(),
+        )
+        what = data.draw(st.sampled_from(["book", "take", "confirm", "fill", "deliver"]))
+        if what == "book":
+            bid = data.draw(st.integers(30, 68))
+            ask = bid + data.draw(st.integers(1, 4))
+            book = view(f"0.{bid:02d}", f"0.{ask:02d}")
+            ctx = attrs.evolve(ctx, books={YES: book})
+            venue.intents += strategy.on_books(ctx, [YES])
+        elif what == "take" and venue.intents:
+            venue.take()
+        elif what == "confirm" and venue.cancelling:
+            oid = data.draw(st.sampled_from(sorted(venue.cancelling)))
+            venue.end(venue.orders[oid], OrderStatus.CANCELED)
+        elif what == "fill" and venue.orders:
+            order = venue.orders[data.draw(st.sampled_from(sorted(venue.orders)))]
+            venue.fill(order, data.draw(st.integers(1, order.remaining // CENT)) * CENT)
+        elif what == "deliver" and venue.updates:
+            venue.intents += strategy.on_event(ctx, venue.updates.pop(0))
+        up, down = venue.worst()
+        assert up <= limit, (step, venue)
+        assert down <= limit, (step, venue)
