@@ -751,35 +751,19 @@ class LateVenue:
         action = self.intents.pop(0)
         if isinstance(action, Place):
             self.count += 1
-            oid = f"o{self.count}"
+            order = Order(
+                f"o{self.count}",
+                NAME,
+                action.token_id,
+                action.side,
+                action.price,
+                action.size,
+                post_only=True,
+                tag=action.tag,
+            )
+            self.orders[order.id] = order
             if action.side is Side.SELL and action.size > self.held[action.token_id]:
-                status, order = OrderStatus.REJECTED, None  # no short selling
-            else:
-                status = OrderStatus.LIVE
-                order = Order(
-                    oid,
-                    NAME,
-                    action.token_id,
-                    action.side,
-                    action.price,
-                    action.size,
-                    post_only=True,
-                    tag=action.tag,
-                )
-                self.orders[oid] = order
-            if order is None:
-                self.updates.append(
-                    OrderUpdate(
-                        oid,
-                        NAME,
-                        action.token_id,
-                        action.side,
-                        action.price,
-                        action.size,
-                        0,
-                        status,
-                    )
-                )
+                self.end(order, OrderStatus.REJECTED)  # no short selling
         elif isinstance(action, Cancel) and action.order_id in self.orders:
             self.cancelling.add(action.order_id)
         elif isinstance(action, CancelAll):
