@@ -83,7 +83,7 @@ async def test_arbitrage_captures_injected_edges_and_the_report_pnl_matches(tmp_
     # wrong fee, a report off by a micro-dollar) shows on every seed, and the assertions fail.
     # (The venue no longer makes edges of its own: tests/sim/test_exchange.py checks that no
     # cheap price outlives an opportunity and that a complement is not also a neg-risk edge;
-    # 48 runs, four at a time on two cores, all passed on the first seed.)
+    # 45 runs, four at a time on two cores, all passed on the first seed.)
     for seed in (1, 2, 3):
         if await _arbitrage_run(tmp_path / f"seed{seed}", seed):
             return
