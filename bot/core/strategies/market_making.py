@@ -490,7 +490,7 @@ class MarketMaker(Strategy):
                 else:
                     down += order.remaining
 
-        def plan(replaced_up: int = 0, replaced_down: int = 0) -> QuotePlan:
+        def plan(replaced_up: int, replaced_down: int) -> QuotePlan:
             return plan_quotes(
                 view,
                 position,
@@ -512,7 +512,7 @@ class MarketMaker(Strategy):
             )
             state.pulled = None
         state.active = True
-        actions += self._reconcile(ctx, state, plan(), plan)
+        actions += self._reconcile(ctx, state, plan)
         return actions
 
     def _unusable(self, ctx: Context, state: _MarketState) -> str | None:
@@ -572,18 +572,18 @@ class MarketMaker(Strategy):
         self,
         ctx: Context,
         state: _MarketState,
-        plan: QuotePlan,
-        replan: Callable[[int, int], QuotePlan],
+        plan_with: Callable[[int, int], QuotePlan],
     ) -> list[Action]:
         """Cancel what no longer stands for the plan; place what is missing.
 
-        A replacement's room keeps out what the quotes it replaces may still fill: their
-        cancels are on their way, and a fill can land first (paper and live alike). When that
-        leaves less than the planned size, the replacement waits for the cancels' final
-        updates (``on_event`` refreshes the market then) rather than rest a smaller quote that
-        the next update would replace again. ``replan(up, down)`` is the plan with that much
-        more kept out.
+        ``plan_with(up, down)`` is the plan with that much more room kept out on each side
+        (``(0, 0)``: the plan). A replacement's room keeps out what the quotes it replaces may
+        still fill: their cancels are on their way, and a fill can land first (paper and live
+        alike). When that leaves less than the planned size, the replacement waits for the
+        cancels' final updates (``on_event`` refreshes the market then) rather than rest a
+        smaller quote that the next update would replace again.
         """
+        plan = plan_with(0, 0)
         live = self._live(ctx, state)
         bid, ask = plan.bid, plan.ask
         keep = {
@@ -624,7 +624,7 @@ class MarketMaker(Strategy):
             if pending is not None and ctx.now - pending.since < self._pending_timeout_s:
                 continue
             if replaced:
-                safe = replan(replaced, 0).bid if tag == BID_TAG else replan(0, replaced).ask
+                safe = plan_with(replaced, 0).bid if tag == BID_TAG else plan_with(0, replaced).ask
                 if safe is None or safe.size < wanted.size:
                     continue  # placed once the cancels are final
             state.pending[tag] = _Pending(wanted, ctx.now)
